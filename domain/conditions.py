@@ -1,0 +1,274 @@
+"""Conditions on relation data: a small tree with one meaning everywhere.
+
+A condition is evaluated against `RelationFacts` (a relation's fields and group keys)
+and explains itself, so a trip's path can say *why* a branch was taken without copying
+the relation's personal data into workflow history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+# Columns of a relation; any other name refers to a custom field.
+STANDARD_FIELDS = frozenset(
+    {
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "birth_date",
+        "timezone",
+        "locale",
+        "opt_in_email",
+        "opt_in_sms",
+        "created_at",
+    }
+)
+
+Operator = Literal[
+    "eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "is_set", "is_not_set"
+]
+_UNARY = frozenset({"is_set", "is_not_set"})
+Scalar = Union[bool, int, float, str, date, datetime, None]
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldCondition(_Node):
+    """Compare one relation field with a value (`{field: age, op: gte, value: 18}`)."""
+
+    field: str = Field(min_length=1)
+    op: Operator
+    value: Scalar | list[Scalar] = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.op in _UNARY and self.value is not None:
+            raise ValueError(f"op '{self.op}' takes no value")
+        if self.op not in _UNARY and self.value is None:
+            raise ValueError(f"op '{self.op}' needs a value")
+        if self.op == "in" and not isinstance(self.value, list):
+            raise ValueError("op 'in' needs a list as value")
+
+
+class GroupCondition(_Node):
+    """The relation is (or is not, under `not`) a member of the group with this key."""
+
+    in_group: str = Field(min_length=1)
+
+
+class AllCondition(_Node):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyCondition(_Node):
+    any: list[Condition] = Field(min_length=1)
+
+
+class NotCondition(_Node):
+    not_: Condition = Field(alias="not")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _kind(value: Any) -> str | None:
+    keys = set(value) if isinstance(value, dict) else set(vars(value)) if value else set()
+    for tag, key in (("all", "all"), ("any", "any"), ("not", "not"), ("not", "not_"),
+                     ("group", "in_group"), ("field", "field")):
+        if key in keys:
+            return tag
+    return None
+
+
+Condition = Annotated[
+    Union[
+        Annotated[AllCondition, Tag("all")],
+        Annotated[AnyCondition, Tag("any")],
+        Annotated[NotCondition, Tag("not")],
+        Annotated[GroupCondition, Tag("group")],
+        Annotated[FieldCondition, Tag("field")],
+    ],
+    Discriminator(
+        _kind,
+        custom_error_type="condition",
+        custom_error_message="a condition needs one of: all, any, not, in_group, field",
+    ),
+]
+
+for _model in (AllCondition, AnyCondition, NotCondition):
+    _model.model_rebuild()
+
+
+@dataclass(frozen=True)
+class RelationFacts:
+    """What a condition may look at: field values (standard and custom) and group keys."""
+
+    fields: dict[str, Any]
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: bool
+    reason: str
+
+
+def evaluate(condition: Condition, facts: RelationFacts) -> Outcome:
+    """Evaluate for one relation; the reason names fields and constants, never the
+    relation's own values (they are personal data and the reason is stored in the path)."""
+    if isinstance(condition, AllCondition):
+        outcomes = [evaluate(child, facts) for child in condition.all]
+        failed = [o for o in outcomes if not o.result]
+        if failed:
+            return Outcome(False, failed[0].reason)
+        return Outcome(True, " and ".join(o.reason for o in outcomes))
+    if isinstance(condition, AnyCondition):
+        outcomes = [evaluate(child, facts) for child in condition.any]
+        passed = [o for o in outcomes if o.result]
+        if passed:
+            return Outcome(True, passed[0].reason)
+        return Outcome(False, " and ".join(o.reason for o in outcomes))
+    if isinstance(condition, NotCondition):
+        inner = evaluate(condition.not_, facts)
+        return Outcome(not inner.result, f"not ({inner.reason})")
+    if isinstance(condition, GroupCondition):
+        member = condition.in_group in facts.groups
+        verb = "is" if member else "is not"
+        return Outcome(member, f"{verb} in group '{condition.in_group}'")
+    return _compare(condition, facts)
+
+
+def _compare(condition: FieldCondition, facts: RelationFacts) -> Outcome:
+    actual = facts.fields.get(condition.field)
+    result = _apply(condition.op, actual, condition.value)
+    wording = f"{condition.field} {condition.op}"
+    if condition.op not in _UNARY:
+        wording += f" {condition.value!r}"
+    return Outcome(result, f"{wording}: {'yes' if result else 'no'}")
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and value != "" and value != []
+
+
+def _apply(op: str, actual: Any, expected: Any) -> bool:
+    if op == "is_set":
+        return _is_set(actual)
+    if op == "is_not_set":
+        return not _is_set(actual)
+    if not _is_set(actual):
+        # A missing value satisfies no comparison, only "ne": it is not equal to anything.
+        return op == "ne"
+    if op == "in":
+        return any(_equal(actual, item) for item in expected)
+    if op == "contains":
+        if isinstance(actual, list):
+            return any(_equal(item, expected) for item in actual)
+        return str(expected).casefold() in str(actual).casefold()
+    if op == "eq":
+        return _equal(actual, expected)
+    if op == "ne":
+        return not _equal(actual, expected)
+    left, right = _comparable(actual, expected)
+    if left is None or right is None:
+        return False
+    try:
+        if op == "lt":
+            return bool(left < right)
+        if op == "lte":
+            return bool(left <= right)
+        if op == "gt":
+            return bool(left > right)
+        return bool(left >= right)  # gte
+    except TypeError:
+        return False
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    left, right = _comparable(actual, expected)
+    if left is None or right is None:
+        return False
+    if isinstance(left, str) and isinstance(right, str):
+        return left.casefold() == right.casefold()
+    return bool(left == right)
+
+
+def _comparable(actual: Any, expected: Any) -> tuple[Any, Any]:
+    """Bring both sides to one type: dates with dates, numbers with numbers, else text.
+
+    Custom fields arrive from JSON as strings, so '2024-05-01' must compare as a date
+    and '42' as a number when the condition says so.
+    """
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return _as_bool(actual), _as_bool(expected)
+    if _is_number(actual) or _is_number(expected):
+        return _as_number(actual), _as_number(expected)
+    left_date, right_date = _as_date(actual), _as_date(expected)
+    if left_date is not None and right_date is not None:
+        return _align_dates(left_date, right_date)
+    return str(actual), str(expected)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_number(value: Any) -> float | None:
+    if _is_number(value):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().casefold()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    return None
+
+
+def _as_date(value: Any) -> date | datetime | None:
+    if isinstance(value, (date, datetime)):
+        return value
+    if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed.date() if len(value) == 10 else parsed
+    return None
+
+
+def _align_dates(left: date | datetime, right: date | datetime) -> tuple[Any, Any]:
+    # A date compared with a datetime compares on the calendar day.
+    if isinstance(left, datetime) != isinstance(right, datetime):
+        left = left.date() if isinstance(left, datetime) else left
+        right = right.date() if isinstance(right, datetime) else right
+        return left, right
+    if isinstance(left, datetime) and isinstance(right, datetime):
+        if (left.tzinfo is None) != (right.tzinfo is None):
+            return left.replace(tzinfo=None), right.replace(tzinfo=None)
+    return left, right
+
+
+def groups_mentioned(condition: Condition) -> set[str]:
+    """Group keys a condition refers to, so activation can check they exist."""
+    if isinstance(condition, AllCondition):
+        return set().union(*(groups_mentioned(c) for c in condition.all))
+    if isinstance(condition, AnyCondition):
+        return set().union(*(groups_mentioned(c) for c in condition.any))
+    if isinstance(condition, NotCondition):
+        return groups_mentioned(condition.not_)
+    if isinstance(condition, GroupCondition):
+        return {condition.in_group}
+    return set()

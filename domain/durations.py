@@ -1,0 +1,64 @@
+"""ISO-8601 durations as marketers write them: weeks, days, hours (and minutes, seconds).
+
+Years and months are refused: "wait 1 month" has no single length, so the definition
+must say what it means in days or weeks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+_PATTERN = re.compile(
+    r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Calendar part (whole days, kept on the local wall clock) plus an exact part."""
+
+    days: int
+    exact: timedelta
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        match = _PATTERN.match(text.strip().upper()) if text else None
+        if match is None or text.strip().upper() in ("P", "PT"):
+            raise ValueError(
+                f"'{text}' is not an ISO-8601 duration in weeks, days, hours, minutes "
+                "or seconds (for example P7D, PT12H, P2W, P1DT6H)"
+            )
+        parts = {name: int(value) if value else 0 for name, value in match.groupdict().items()}
+        duration = cls(
+            days=parts["weeks"] * 7 + parts["days"],
+            exact=timedelta(
+                hours=parts["hours"], minutes=parts["minutes"], seconds=parts["seconds"]
+            ),
+        )
+        if duration.days == 0 and duration.exact <= timedelta(0):
+            raise ValueError(f"'{text}' must be longer than zero")
+        return duration
+
+    def describe(self) -> str:
+        """Human words for the Web UI: 'wait 1 week 2 days 3 hours'."""
+        words: list[str] = []
+        weeks, days = divmod(self.days, 7)
+        if weeks and not days and not self.exact:
+            words.append(_plural(weeks, "week"))
+        else:
+            if self.days:
+                words.append(_plural(self.days, "day"))
+        total = int(self.exact.total_seconds())
+        hours, rest = divmod(total, 3600)
+        minutes, seconds = divmod(rest, 60)
+        for amount, unit in ((hours, "hour"), (minutes, "minute"), (seconds, "second")):
+            if amount:
+                words.append(_plural(amount, unit))
+        return " ".join(words)
+
+
+def _plural(amount: int, unit: str) -> str:
+    return f"{amount} {unit}" + ("" if amount == 1 else "s")

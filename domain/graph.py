@@ -1,0 +1,167 @@
+"""Where each step leads, and the rules that make a definition runnable.
+
+Steps run in list order unless `next`, `then`/`else` or `target` say otherwise; the last
+step in the list ends the trip. The graph must be acyclic (a trip always ends), every
+target must exist, and every step must be reachable from the first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic_core import PydanticCustomError
+
+from domain.errors import DefinitionIssue
+
+if TYPE_CHECKING:
+    from domain.definition import JourneyDefinition, Step
+
+
+def successors(definition: JourneyDefinition, index: int) -> list[tuple[str, str | None]]:
+    """(field, target) pairs of step `index`; target None means the trip ends there."""
+    from domain.definition import ExitStep, IfStep, JumpStep
+
+    step = definition.steps[index]
+    if isinstance(step, ExitStep):
+        return []
+    if isinstance(step, IfStep):
+        return [("then", step.then), ("else", step.else_)]
+    if isinstance(step, JumpStep):
+        return [("target", step.target)]
+    if step.next is not None:
+        return [("next", step.next)]
+    following = definition.steps[index + 1].id if index + 1 < len(definition.steps) else None
+    return [("next", following)]
+
+
+def next_step(definition: JourneyDefinition, step: Step, branch: bool | None = None) -> str | None:
+    """The step a trip goes to after `step`; for an `if`, `branch` is its outcome."""
+    index = next(i for i, s in enumerate(definition.steps) if s.id == step.id)
+    pairs = successors(definition, index)
+    if not pairs:
+        return None
+    if branch is not None:
+        return pairs[0][1] if branch else pairs[1][1]
+    return pairs[0][1]
+
+
+def find_issues(definition: JourneyDefinition) -> list[DefinitionIssue]:
+    issues: list[DefinitionIssue] = []
+    positions: dict[str, int] = {}
+    for index, step in enumerate(definition.steps):
+        if step.id in positions:
+            issues.append(
+                DefinitionIssue(("steps", index, "id"), f"step '{step.id}': id is used twice")
+            )
+        else:
+            positions[step.id] = index
+    if issues:
+        return issues
+
+    edges: dict[str, list[str]] = {}
+    for index, step in enumerate(definition.steps):
+        targets: list[str] = []
+        for field, target in successors(definition, index):
+            if target is None:
+                continue
+            if target not in positions:
+                issues.append(
+                    DefinitionIssue(
+                        ("steps", index, field),
+                        f"step '{step.id}': {field} refers to unknown step '{target}'",
+                    )
+                )
+            elif target == step.id:
+                issues.append(
+                    DefinitionIssue(
+                        ("steps", index, field), f"step '{step.id}': {field} refers to itself"
+                    )
+                )
+            else:
+                targets.append(target)
+        edges[step.id] = targets
+    if issues:
+        return issues
+
+    cycle = _find_cycle(edges, [s.id for s in definition.steps])
+    if cycle:
+        first = cycle[0]
+        issues.append(
+            DefinitionIssue(
+                ("steps", positions[cycle[-2]], _field_to(definition, cycle[-2], first)),
+                f"step '{cycle[-2]}': makes a loop " + " -> ".join(cycle),
+            )
+        )
+        return issues
+
+    reachable = _reachable(edges, definition.steps[0].id)
+    for index, step in enumerate(definition.steps):
+        if step.id not in reachable:
+            issues.append(
+                DefinitionIssue(
+                    ("steps", index, "id"),
+                    f"step '{step.id}': unreachable, no step leads to it",
+                )
+            )
+    return issues
+
+
+def validate_graph(definition: JourneyDefinition) -> None:
+    issues = find_issues(definition)
+    if issues:
+        # Raised inside a pydantic validator so that it surfaces as a validation error;
+        # the context keeps each issue's location for the API to report field by field.
+        raise PydanticCustomError(
+            "journey_graph",
+            "{message}",
+            {
+                "message": "; ".join(str(i) for i in issues),
+                "issues": [{"loc": list(i.loc), "msg": i.msg} for i in issues],
+            },
+        )
+
+
+def _field_to(definition: JourneyDefinition, source: str, target: str) -> str:
+    index = next(i for i, s in enumerate(definition.steps) if s.id == source)
+    for field, candidate in successors(definition, index):
+        if candidate == target:
+            return field
+    return "next"
+
+
+def _find_cycle(edges: dict[str, list[str]], order: list[str]) -> list[str] | None:
+    white, grey, black = 0, 1, 2
+    colour = {node: white for node in order}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        colour[node] = grey
+        stack.append(node)
+        for target in edges[node]:
+            if colour[target] == grey:
+                return stack[stack.index(target):] + [target]
+            if colour[target] == white:
+                found = visit(target)
+                if found:
+                    return found
+        stack.pop()
+        colour[node] = black
+        return None
+
+    for node in order:
+        if colour[node] == white:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _reachable(edges: dict[str, list[str]], start: str) -> set[str]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for target in edges[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
