@@ -1,0 +1,113 @@
+"""The activity contract between trip workflows and the worker.
+
+Workflows import this module and nothing else from `activities/`: names and pydantic
+inputs/outputs only, no I/O imports. Inputs carry ids, never a relation's personal data,
+because everything here is stored in Temporal's history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.conditions import Condition
+from domain.definition import JourneyDefinition
+
+TASK_QUEUE = "reisplan-trips"
+
+RECORD_STEP = "record_step"
+CHECK_CONDITION = "check_condition"
+SEND_EMAIL = "send_email"
+FINISH_TRIP = "finish_trip"
+
+# Registered on the Temporal namespace (dev server flags, test fixtures, cluster set-up).
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "JourneyId": "Keyword",
+    "JourneyVersion": "Int",
+    "RelationId": "Keyword",
+    "Step": "Keyword",
+}
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TripInput(_Contract):
+    """What a trip workflow starts with: ids and the frozen journey version."""
+
+    trip_id: str
+    journey_id: int
+    journey_version: int
+    relation_id: int
+    definition: JourneyDefinition
+
+
+class TripStatus(StrEnum):
+    running = "running"
+    completed = "completed"
+    cancelled = "cancelled"
+    failed = "failed"
+
+
+class StepVisit(_Contract):
+    """Identifies one passage of a trip through a step; `seq` counts from 1 per trip.
+
+    (trip_id, seq) is the idempotency key of everything written for that passage.
+    """
+
+    trip_id: str
+    seq: int
+    step_id: str
+    step_type: str
+    entered_at: datetime
+
+
+class RecordStepInput(_Contract):
+    visit: StepVisit
+    outcome: str
+    detail: str = ""
+    # The step the relation is at after this write (None when the trip ends here).
+    waiting_until: datetime | None = None
+
+
+class CheckConditionInput(_Contract):
+    visit: StepVisit
+    relation_id: int
+    condition: Condition
+
+
+class CheckConditionResult(_Contract):
+    result: bool
+    reason: str
+    relation_exists: bool = True
+
+
+class SendEmailInput(_Contract):
+    visit: StepVisit
+    relation_id: int
+    journey_id: int
+    template: str
+
+
+class SendStatus(StrEnum):
+    sent = "sent"
+    bounced = "bounced"  # permanent SMTP refusal (5xx): recorded, the trip goes on
+    skipped = "skipped"  # no consent, no address, or relation erased
+    failed = "failed"  # could not be built (template error): recorded, the trip goes on
+    uncertain = "uncertain"  # a worker died mid-transaction: never retried, to avoid a double
+
+
+class SendEmailResult(_Contract):
+    status: SendStatus
+    detail: str = ""
+    message_id: str | None = None
+    relation_exists: bool = True
+
+
+class FinishTripInput(_Contract):
+    trip_id: str
+    status: TripStatus
+    ended_at: datetime

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engine and queries; Alembic migrations. SQLite and PostgreSQL."""

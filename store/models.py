@@ -1,0 +1,138 @@
+"""Tables. Personal data lives only in `relation` (and its custom fields); everything
+else refers to a relation by id, so deleting the relation row erases the person."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from store.types import UtcDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(UtcDateTime(), **kwargs))
+
+
+class Relation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str | None = Field(default=None, index=True, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    birth_date: date | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=16)
+    opt_in_email: bool = True
+    opt_in_sms: bool = False
+    custom: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Group(SQLModel, table=True):
+    __tablename__ = "relation_group"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=100)
+    name: str = Field(max_length=200)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class GroupMember(SQLModel, table=True):
+    __tablename__ = "group_member"
+    group_id: int = Field(foreign_key="relation_group.id", primary_key=True, ondelete="CASCADE")
+    relation_id: int = Field(foreign_key="relation.id", primary_key=True, ondelete="CASCADE")
+    added_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Template(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=100)
+    name: str = Field(default="", max_length=200)
+    subject: str = Field(max_length=500)
+    html: str
+    text: str | None = None
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Journey(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    status: str = Field(default="draft", max_length=16)  # draft | active | inactive
+    # The editable draft; a version copies it at activation and never changes again.
+    definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    active_version: int | None = None
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class JourneyVersion(SQLModel, table=True):
+    __tablename__ = "journey_version"
+    __table_args__ = (UniqueConstraint("journey_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    journey_id: int = Field(foreign_key="journey.id", index=True, ondelete="CASCADE")
+    version: int
+    definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    digest: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Trip(SQLModel, table=True):
+    """One relation's run through one journey version; its id is the workflow id."""
+
+    __table_args__ = (UniqueConstraint("journey_id", "relation_id", "number"),)
+    id: str = Field(primary_key=True, max_length=200)
+    journey_id: int = Field(foreign_key="journey.id", index=True, ondelete="CASCADE")
+    journey_version: int
+    # No foreign key: trips outlive an erased relation, holding only its former id.
+    relation_id: int = Field(index=True)
+    number: int
+    status: str = Field(default="running", max_length=16, index=True)
+    current_step: str | None = Field(default=None, max_length=64)
+    waiting_until: datetime | None = _ts(nullable=True)
+    started_at: datetime = _ts(nullable=False, default=utcnow)
+    ended_at: datetime | None = _ts(nullable=True)
+
+
+class TripStep(SQLModel, table=True):
+    """One passage through a step: the trip's path, with the outcome and its reason."""
+
+    __tablename__ = "trip_step"
+    __table_args__ = (UniqueConstraint("trip_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    trip_id: str = Field(foreign_key="trip.id", index=True, max_length=200, ondelete="CASCADE")
+    seq: int
+    step_id: str = Field(max_length=64)
+    step_type: str = Field(max_length=32)
+    entered_at: datetime = _ts(nullable=False)
+    outcome: str = Field(default="", max_length=64)
+    detail: str = Field(default="")
+    waiting_until: datetime | None = _ts(nullable=True)
+    recorded_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Send(SQLModel, table=True):
+    """The send ledger: claimed before the SMTP transaction, settled after it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)  # "{trip_id}/{step_id}"
+    trip_id: str = Field(foreign_key="trip.id", index=True, max_length=200, ondelete="CASCADE")
+    step_id: str = Field(max_length=64)
+    relation_id: int = Field(index=True)
+    journey_id: int = Field(index=True)
+    template: str = Field(max_length=100)
+    message_id: str = Field(max_length=300)
+    # claimed -> transmitting -> sent | bounced | failed | skipped; uncertain when a
+    # claim is found in `transmitting` by a later attempt.
+    status: str = Field(default="claimed", max_length=16, index=True)
+    detail: str = Field(default="")
+    attempts: int = 0
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
