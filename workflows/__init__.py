@@ -1,0 +1,1 @@
+"""Temporal workflows. They import only `domain` and `activities.contracts`."""
