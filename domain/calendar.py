@@ -6,13 +6,14 @@ All functions take and return aware UTC datetimes; the timezone only decides wha
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.definition import WEEKDAYS, TimeWindow
 from domain.durations import Duration
 
-UTC = timezone.utc
+# How far around a local day offset changes are looked for (a skipped midnight).
+_MARGIN = timedelta(hours=2)
 
 
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -23,32 +24,86 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     on the wall clock (03:30); a time that occurs twice in autumn means its first
     occurrence. Both follow zoneinfo's fold=0 rule, so the answer never goes backwards.
     """
-    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+    # `at` may carry fold=1 (copied from a moment in the repeated autumn hour); inside a
+    # spring gap that would read the time an hour early, so the rule is applied here.
+    return datetime.combine(day, at.replace(fold=0), tzinfo=zone).astimezone(UTC)
 
 
 def is_inside(moment: datetime, window: TimeWindow, zone: ZoneInfo) -> bool:
+    """Whether the local clock at `moment` shows one of the window's days and hours.
+
+    The wall clock decides, as a marketer reads it: on the night the clocks go back, a
+    window covering the repeated hour is open during both passes of that hour.
+    """
     local = moment.astimezone(zone)
     if WEEKDAYS[local.weekday()] not in window.days:
         return False
-    start = local_instant(local.date(), window.start, zone)
-    end = local_instant(local.date(), window.end, zone)
-    return start <= moment < end
+    return window.start <= local.time() < window.end
 
 
 def next_opening(moment: datetime, window: TimeWindow, zone: ZoneInfo) -> datetime:
-    """`moment` itself when inside the window, else the next instant the window opens."""
-    local_day = moment.astimezone(zone).date()
-    for offset in range(0, 9):
-        day = local_day + timedelta(days=offset)
-        if WEEKDAYS[day.weekday()] not in window.days:
-            continue
-        start = local_instant(day, window.start, zone)
-        end = local_instant(day, window.end, zone)
-        if moment < start:
-            return start
-        if moment < end:
-            return moment
-    raise AssertionError("a window with at least one day opens within 8 days")
+    """`moment` itself when inside the window, else the next instant the window opens.
+
+    The window opens when the local clock reaches its start. When a spring-forward
+    change skips the start, it opens as the clock jumps past it (03:00 for a 02:30
+    start) if that is still before its end; a window lying wholly in the skipped hour
+    does not open that day. In autumn the clock may go back into a window and open it
+    a second time.
+    """
+    if is_inside(moment, window, zone):
+        return moment
+    first_day = moment.astimezone(zone).date()
+    openings: list[datetime] = []
+    # Two weeks: the one allowed day of a week may have its window skipped by DST.
+    for offset in range(15):
+        day = first_day + timedelta(days=offset)
+        if openings and min(openings) < local_instant(day, time(0), zone) - _MARGIN:
+            break  # later days only have later entries
+        openings += [
+            instant
+            for instant in _entries(day, window.start, zone)
+            if instant > moment and is_inside(instant, window, zone)
+        ]
+    if not openings:
+        raise AssertionError("a window with at least one day opens within two weeks")
+    return min(openings)
+
+
+def _entries(day: date, start: time, zone: ZoneInfo) -> list[datetime]:
+    """Every instant around `day` at which the clock can enter a window opening at
+    `start`: each time the clock shows `start`, and each change of the UTC offset."""
+    entries: list[datetime] = []
+    wall = datetime.combine(day, start)
+    for fold in (0, 1):
+        instant = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+        if instant.astimezone(zone).replace(tzinfo=None) == wall:  # not skipped
+            entries.append(instant)
+    return entries + _offset_changes(day, zone)
+
+
+def _offset_changes(day: date, zone: ZoneInfo) -> list[datetime]:
+    """The instants (to the second) at which `zone` changes its UTC offset on `day`."""
+    hour = timedelta(hours=1)
+    probe = local_instant(day, time(0), zone) - _MARGIN
+    stop = local_instant(day + timedelta(days=1), time(0), zone) + _MARGIN
+    changes: list[datetime] = []
+    while probe < stop:
+        before, after = (
+            probe.astimezone(zone).utcoffset(),
+            (probe + hour).astimezone(zone).utcoffset(),
+        )
+        if before != after:
+            # Offsets change at most once an hour; bisect to the first second of the new one.
+            low, high = 0, 3600
+            while low < high:
+                middle = (low + high) // 2
+                if (probe + timedelta(seconds=middle)).astimezone(zone).utcoffset() == after:
+                    high = middle
+                else:
+                    low = middle + 1
+            changes.append(probe + timedelta(seconds=low))
+        probe += hour
+    return changes
 
 
 def after_duration(moment: datetime, duration: Duration, zone: ZoneInfo) -> datetime:

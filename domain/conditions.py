@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -29,11 +29,9 @@ STANDARD_FIELDS = frozenset(
     }
 )
 
-Operator = Literal[
-    "eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "is_set", "is_not_set"
-]
+Operator = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "is_set", "is_not_set"]
 _UNARY = frozenset({"is_set", "is_not_set"})
-Scalar = Union[bool, int, float, str, date, datetime, None]
+Scalar = bool | int | float | str | date | datetime | None
 
 
 class _Node(BaseModel):
@@ -76,22 +74,33 @@ class NotCondition(_Node):
 
 
 def _kind(value: Any) -> str | None:
-    keys = set(value) if isinstance(value, dict) else set(vars(value)) if value else set()
-    for tag, key in (("all", "all"), ("any", "any"), ("not", "not"), ("not", "not_"),
-                     ("group", "in_group"), ("field", "field")):
+    # Anything else (a marketer's "age > 18" string) is no condition: None lets pydantic
+    # report it as a validation error instead of crashing.
+    if isinstance(value, dict):
+        keys = set(value)
+    elif isinstance(value, BaseModel):
+        keys = set(type(value).model_fields)
+    else:
+        return None
+    for tag, key in (
+        ("all", "all"),
+        ("any", "any"),
+        ("not", "not"),
+        ("not", "not_"),
+        ("group", "in_group"),
+        ("field", "field"),
+    ):
         if key in keys:
             return tag
     return None
 
 
 Condition = Annotated[
-    Union[
-        Annotated[AllCondition, Tag("all")],
-        Annotated[AnyCondition, Tag("any")],
-        Annotated[NotCondition, Tag("not")],
-        Annotated[GroupCondition, Tag("group")],
-        Annotated[FieldCondition, Tag("field")],
-    ],
+    Annotated[AllCondition, Tag("all")]
+    | Annotated[AnyCondition, Tag("any")]
+    | Annotated[NotCondition, Tag("not")]
+    | Annotated[GroupCondition, Tag("group")]
+    | Annotated[FieldCondition, Tag("field")],
     Discriminator(
         _kind,
         custom_error_type="condition",
@@ -147,8 +156,18 @@ def _compare(condition: FieldCondition, facts: RelationFacts) -> Outcome:
     result = _apply(condition.op, actual, condition.value)
     wording = f"{condition.field} {condition.op}"
     if condition.op not in _UNARY:
-        wording += f" {condition.value!r}"
+        wording += f" {_show(condition.value)}"
     return Outcome(result, f"{wording}: {'yes' if result else 'no'}")
+
+
+def _show(value: Any) -> str:
+    """A condition's constant as written in the definition's JSON, whichever Python type
+    it was given as: a reason reads `'2000-01-01'`, never `datetime.date(2000, 1, 1)`."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    if isinstance(value, date):
+        return repr(value.isoformat())
+    return repr(value)
 
 
 def _is_set(value: Any) -> bool:
@@ -174,6 +193,12 @@ def _apply(op: str, actual: Any, expected: Any) -> bool:
     if op == "ne":
         return not _equal(actual, expected)
     left, right = _comparable(actual, expected)
+    if isinstance(left, str) and isinstance(right, str):
+        # Text that holds numbers ("9" from a form, value "18") orders by value: as text
+        # "9" would come after "18".
+        left_number, right_number = _as_number(left), _as_number(right)
+        if left_number is not None and right_number is not None:
+            left, right = left_number, right_number
     if left is None or right is None:
         return False
     try:
@@ -255,9 +280,12 @@ def _align_dates(left: date | datetime, right: date | datetime) -> tuple[Any, An
         left = left.date() if isinstance(left, datetime) else left
         right = right.date() if isinstance(right, datetime) else right
         return left, right
-    if isinstance(left, datetime) and isinstance(right, datetime):
-        if (left.tzinfo is None) != (right.tzinfo is None):
-            return left.replace(tzinfo=None), right.replace(tzinfo=None)
+    if (
+        isinstance(left, datetime)
+        and isinstance(right, datetime)
+        and (left.tzinfo is None) != (right.tzinfo is None)
+    ):
+        return left.replace(tzinfo=None), right.replace(tzinfo=None)
     return left, right
 
 

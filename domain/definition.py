@@ -10,10 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, time
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from domain.conditions import Condition
 from domain.durations import Duration
@@ -21,6 +29,24 @@ from domain.durations import Duration
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 StepId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+def _written_as_time(value: Any) -> Any:
+    # Unquoted YAML reads 17:30 as the number 1050, which would become 00:17:30.
+    if isinstance(value, int | float):
+        raise ValueError("write the time as text, for example '17:30'")
+    return value
+
+
+def _without_offset(value: time) -> time:
+    # Windows are read on the journey's wall clock; an offset would also make them
+    # incomparable with it.
+    if value.tzinfo is not None:
+        raise ValueError("a window time is local to the journey timezone: leave out the offset")
+    return value
+
+
+LocalTime = Annotated[time, BeforeValidator(_written_as_time), AfterValidator(_without_offset)]
 
 
 class _Model(BaseModel):
@@ -31,8 +57,8 @@ class TimeWindow(_Model):
     """Days of the week and hours of the day, in the journey's timezone."""
 
     days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _start_before_end(self) -> TimeWindow:
@@ -55,7 +81,7 @@ class ManualTrigger(_Model):
 
 
 # A tagged union of one for now: the event, list and date triggers join it as members.
-Trigger = Annotated[Union[ManualTrigger], Field(discriminator="type")]
+Trigger = Annotated[ManualTrigger, Field(discriminator="type")]
 
 
 # --- steps ----------------------------------------------------------------------------
@@ -104,8 +130,8 @@ class WaitWindowStep(_Linear):
 
     type: Literal["wait_window"]
     days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _start_before_end(self) -> WaitWindowStep:
@@ -146,7 +172,7 @@ class ExitStep(_Step):
 
 
 Step = Annotated[
-    Union[WaitStep, WaitUntilStep, WaitWindowStep, IfStep, JumpStep, SendEmailStep, ExitStep],
+    WaitStep | WaitUntilStep | WaitWindowStep | IfStep | JumpStep | SendEmailStep | ExitStep,
     Field(discriminator="type"),
 ]
 

@@ -7,6 +7,7 @@ target must exist, and every step must be reachable from the first.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from pydantic_core import PydanticCustomError
@@ -85,11 +86,15 @@ def find_issues(definition: JourneyDefinition) -> list[DefinitionIssue]:
 
     cycle = _find_cycle(edges, [s.id for s in definition.steps])
     if cycle:
-        first = cycle[0]
+        # Blame the step that points back up the list: that is the jump or branch the
+        # marketer has to change, whichever step the search happened to close the loop at.
+        source, target = next((a, b) for a, b in pairwise(cycle) if positions[b] <= positions[a])
+        field = _field_to(definition, source, target)
         issues.append(
             DefinitionIssue(
-                ("steps", positions[cycle[-2]], _field_to(definition, cycle[-2], first)),
-                f"step '{cycle[-2]}': makes a loop " + " -> ".join(cycle),
+                ("steps", positions[source], field),
+                f"step '{source}': {field} goes back to '{target}' and makes a loop "
+                + " -> ".join(cycle),
             )
         )
         return issues
@@ -139,7 +144,7 @@ def _find_cycle(edges: dict[str, list[str]], order: list[str]) -> list[str] | No
         stack.append(node)
         for target in edges[node]:
             if colour[target] == grey:
-                return stack[stack.index(target):] + [target]
+                return [*stack[stack.index(target) :], target]
             if colour[target] == white:
                 found = visit(target)
                 if found:
