@@ -3,7 +3,7 @@ else refers to a relation by id, so deleting the relation row erases the person.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint
@@ -13,7 +13,7 @@ from store.types import UtcDateTime
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _ts(**kwargs: Any) -> Any:

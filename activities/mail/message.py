@@ -1,0 +1,62 @@
+"""Build the MIME message for one send: text and HTML alternatives, stable Message-ID."""
+
+from __future__ import annotations
+
+import email.policy
+from datetime import UTC, datetime
+from email.errors import HeaderParseError, MessageDefect
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from activities.mail.render import RenderedMail
+
+TRIP_HEADER = "X-Reisplan-Trip"
+
+
+class InvalidAddress(ValueError):
+    """The relation's address cannot be put in a message (the reason names no address)."""
+
+
+def recipient(address: str, name: str = "") -> Address:
+    """A checked, ASCII-only recipient: internationalised domains go out as IDNA, and
+    non-ASCII local parts (which need SMTPUTF8 end to end) are refused."""
+    local, _, domain = address.strip().rpartition("@")
+    if not local or not domain:
+        raise InvalidAddress("not an email address")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidAddress("domain cannot be encoded") from None
+    try:
+        return Address(display_name=" ".join(name.split()), username=local, domain=domain)
+    except (HeaderParseError, MessageDefect, ValueError) as error:
+        raise InvalidAddress(f"not an email address ({type(error).__name__})") from None
+
+
+def envelope_sender(mail_from: str) -> str:
+    """The bare address of a From value like `Reisplan <noreply@example.org>`."""
+    return parseaddr(mail_from)[1]
+
+
+def build_message(
+    *,
+    mail_from: str,
+    to: Address,
+    mail: RenderedMail,
+    message_id: str,
+    trip_id: str,
+    date: datetime | None = None,
+) -> EmailMessage:
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = mail_from
+    message["To"] = to
+    message["Subject"] = mail.subject
+    message["Date"] = format_datetime(date or datetime.now(UTC))
+    message["Message-ID"] = message_id
+    message[TRIP_HEADER] = trip_id
+    # Quoted-printable keeps both parts 7-bit clean for any relay, and still readable.
+    message.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return message

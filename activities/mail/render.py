@@ -1,0 +1,245 @@
+"""Render a template (subject, HTML, text) for one relation, safely.
+
+Templates are written by users, so they run in Jinja2's immutable sandbox; an undefined
+variable is an error rather than an empty string (a mail saying "Dear ," is worse than
+no mail); output is capped because the sandbox does not stop `{{ 'a' * 10**9 }}`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_RENDERED_CHARS = 1_000_000
+_MAX_EXPONENT = 1_000
+
+
+class RenderError(Exception):
+    """A template that cannot be rendered; the message names the template, the part and
+    the problem, never the relation's data."""
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    key: str
+    version: str  # changes whenever the template is edited; keys the compile cache
+    subject: str
+    html: str
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    html: str
+    text: str
+
+
+class _Undefined(StrictUndefined):
+    """Names the missing field in words a template author understands."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        if isinstance(self._undefined_obj, Mapping) and isinstance(self._undefined_name, str):
+            return f"no field {self._undefined_name!r}"
+        return str(super()._undefined_message)
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    # Repetition and powers are the two ways to build a huge value in one expression.
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, *, autoescape: bool, max_chars: int) -> None:
+        super().__init__(autoescape=autoescape, undefined=_Undefined)
+        self._max_chars = max_chars
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for sized, count in ((left, right), (right, left)):
+                if (
+                    isinstance(sized, (str, list, tuple))
+                    and isinstance(count, int)
+                    and len(sized) * count > self._max_chars
+                ):
+                    raise SecurityError("repetition result too large")
+        if operator == "**" and isinstance(right, int) and right > _MAX_EXPONENT:
+            raise SecurityError("exponent too large")
+        return super().call_binop(context, operator, left, right)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    subject: Template
+    html: Template
+    text: Template | None
+
+
+class Renderer:
+    """Compiles each template version once and renders it for any number of relations.
+
+    Thread-safe: the activity renders in worker threads.
+    """
+
+    def __init__(self, *, max_chars: int = MAX_RENDERED_CHARS, cache_size: int = 256) -> None:
+        self._max_chars = max_chars
+        self._html = _Environment(autoescape=True, max_chars=max_chars)
+        self._plain = _Environment(autoescape=False, max_chars=max_chars)
+        self._cache: OrderedDict[tuple[str, str], _Compiled] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def render(self, source: TemplateSource, context: Mapping[str, Any]) -> RenderedMail:
+        compiled = self._compiled(source)
+        budget = [self._max_chars]
+        subject = self._run(source.key, "subject", compiled.subject, context, budget)
+        html = self._run(source.key, "html", compiled.html, context, budget)
+        if compiled.text is not None:
+            text = self._run(source.key, "text", compiled.text, context, budget)
+        else:
+            text = html_to_text(html)
+        # Headers are one line; a newline from a field must not break (or inject) headers.
+        return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)
+
+    def _compiled(self, source: TemplateSource) -> _Compiled:
+        cache_key = (source.key, source.version)
+        with self._lock:
+            found = self._cache.get(cache_key)
+            if found is not None:
+                self._cache.move_to_end(cache_key)
+                return found
+        compiled = _Compiled(
+            subject=self._compile(source.key, "subject", self._plain, source.subject),
+            html=self._compile(source.key, "html", self._html, source.html),
+            text=(
+                self._compile(source.key, "text", self._plain, source.text) if source.text else None
+            ),
+        )
+        with self._lock:
+            self._cache[cache_key] = compiled
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return compiled
+
+    @staticmethod
+    def _compile(key: str, part: str, env: _Environment, body: str) -> Template:
+        try:
+            return env.from_string(body)
+        except TemplateSyntaxError as error:
+            raise RenderError(
+                f"template '{key}' ({part}): syntax error on line {error.lineno}: {error.message}"
+            ) from None
+
+    def _run(
+        self, key: str, part: str, template: Template, context: Mapping[str, Any], budget: list[int]
+    ) -> str:
+        chunks: list[str] = []
+        try:
+            # Streamed, so an endless loop of output stops at the cap instead of at OOM.
+            for chunk in template.generate(context):
+                budget[0] -= len(chunk)
+                if budget[0] < 0:
+                    raise RenderError(
+                        f"template '{key}' ({part}): output larger than "
+                        f"{self._max_chars:,} characters"
+                    )
+                chunks.append(chunk)
+        except RenderError:
+            raise
+        except TemplateError as error:
+            kind = "undefined variable" if isinstance(error, UndefinedError) else "error"
+            problem = error.message or type(error).__name__
+            raise RenderError(f"template '{key}' ({part}): {kind}: {problem}") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as error:
+            raise RenderError(
+                f"template '{key}' ({part}): {type(error).__name__}: {error}"
+            ) from None
+        return "".join(chunks)
+
+
+# --- a plain-text part from HTML --------------------------------------------------------
+
+# Tags that start a paragraph, and tags that only start a line.
+_PARAGRAPHS = frozenset(
+    {
+        "p",
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "ul",
+        "ol",
+        "blockquote",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "hr",
+    }
+)
+_LINES = frozenset({"br", "li", "tr"})
+_HIDDEN = frozenset({"script", "style", "head", "title"})
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+        self._href: str | None = None
+        self._link_text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN:
+            self._hidden += 1
+        elif tag in _PARAGRAPHS:
+            self.parts.append("\n\n")
+        elif tag in _LINES:
+            self.parts.append("\n- " if tag == "li" else "\n")
+        if tag == "a":
+            self._href = dict(attrs).get("href")
+            self._link_text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _PARAGRAPHS:
+            self.parts.append("\n\n")
+        if tag == "a" and self._href:
+            label = "".join(self._link_text).strip()
+            if self._href not in label and not self._href.startswith("#"):
+                self.parts.append(f" ({self._href})")
+            self._href = None
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden:
+            return
+        # In HTML a line break in the source is just a space.
+        data = re.sub(r"\s+", " ", data)
+        self.parts.append(data)
+        if self._href is not None:
+            self._link_text.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """A readable text alternative: paragraphs kept, tags dropped, links spelled out."""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -1,0 +1,258 @@
+"""The send-email activity: one personalised mail per (trip, step), never two.
+
+The send ledger (`store.ledger`) is claimed before anything else and marked
+`transmitting` right before the SMTP DATA command, so every retry (or a second worker
+running the same attempt) can tell "not sent yet" from "sent" from "nobody can know".
+Database work runs in threads; the event loop only talks SMTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.contracts import SEND_EMAIL, SendEmailInput, SendEmailResult, SendStatus, StepVisit
+from activities.mail.message import InvalidAddress, build_message, envelope_sender, recipient
+from activities.mail.render import Renderer, RenderError, TemplateSource
+from activities.mail.smtp import DeliveryUnknown, SmtpPool, SmtpReply, SmtpUnavailable
+from store import ledger, paths
+from store.db import session_scope
+from store.facts import load_relation, render_context
+from store.models import Template, utcnow
+
+RELATION_ERASED = "relation erased"
+NO_ADDRESS = "no email address"
+NO_CONSENT = "no email consent"
+BAD_ADDRESS = "invalid email address"
+_POLL = 0.2
+# Anything shaped like an address in a server reply is the relation's personal data.
+_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """The send ends before SMTP (skipped or failed), for a reason worth recording."""
+
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    recipient: str
+    payload: bytes
+
+
+class _ClaimLost(Exception):
+    """A concurrent attempt marked the ledger row `transmitting` before we did."""
+
+
+def _scrub(text: str) -> str:
+    return _ADDRESS.sub("<address>", text)
+
+
+class SendActivities:
+    def __init__(self, engine: Engine, smtp: SmtpPool, *, mail_from: str, mail_domain: str) -> None:
+        self._engine = engine
+        self._smtp = smtp
+        self._mail_from = mail_from
+        self._sender = envelope_sender(mail_from)
+        self._mail_domain = mail_domain
+        self._renderer = Renderer()
+        # A live attempt settles within one SMTP timeout of going `transmitting`; a row
+        # older than this belongs to an attempt that died.
+        self._lease = timedelta(seconds=smtp.timeout + 5)
+
+    @activity.defn(name=SEND_EMAIL)
+    async def send_email(self, data: SendEmailInput) -> SendEmailResult:
+        if not await asyncio.to_thread(self._record, data.visit, "sending", ""):
+            return SendEmailResult(status=SendStatus.skipped, detail="trip no longer exists")
+        result = await self._send(data)
+        await asyncio.to_thread(self._record, data.visit, result.status.value, result.detail)
+        return result
+
+    async def _send(self, data: SendEmailInput) -> SendEmailResult:
+        key = ledger.send_key(data.visit.trip_id, data.visit.step_id)
+        entry = await asyncio.to_thread(
+            ledger.claim,
+            self._engine,
+            key=key,
+            trip_id=data.visit.trip_id,
+            step_id=data.visit.step_id,
+            relation_id=data.relation_id,
+            journey_id=data.journey_id,
+            template=data.template,
+            message_id=ledger.message_id_for(key, self._mail_domain),
+        )
+        settled = await self._settled(entry)
+        if settled is not None:
+            return settled
+        prepared = await asyncio.to_thread(self._prepare, data, entry.message_id)
+        if isinstance(prepared, _Decision):
+            entry = await asyncio.to_thread(
+                ledger.settle,
+                self._engine,
+                key,
+                prepared.status,
+                prepared.detail,
+                expected=(ledger.CLAIMED,),
+            )
+            return await self._settled_or_retry(entry)
+        return await self._transmit(key, prepared)
+
+    def _prepare(self, data: SendEmailInput, message_id: str) -> _Prepared | _Decision:
+        """Everything that can be decided without SMTP, from the data as it is now."""
+        with session_scope(self._engine) as session:
+            relation = load_relation(session, data.relation_id)
+            template = session.exec(
+                select(Template).where(col(Template.key) == data.template)
+            ).first()
+        if relation is None:
+            return _Decision(ledger.SKIPPED, RELATION_ERASED)
+        if not relation.email:
+            return _Decision(ledger.SKIPPED, NO_ADDRESS)
+        if not relation.opt_in_email:
+            return _Decision(ledger.SKIPPED, NO_CONSENT)
+        if template is None:
+            return _Decision(ledger.FAILED, f"template '{data.template}' does not exist")
+        try:
+            to = recipient(relation.email, relation.display_name)
+        except InvalidAddress:
+            return _Decision(ledger.SKIPPED, BAD_ADDRESS)
+        source = TemplateSource(
+            key=template.key,
+            version=f"{template.id}:{template.updated_at.isoformat()}",
+            subject=template.subject,
+            html=template.html,
+            text=template.text,
+        )
+        try:
+            mail = self._renderer.render(source, render_context(relation))
+        except RenderError as error:
+            return _Decision(ledger.FAILED, str(error))
+        message = build_message(
+            mail_from=self._mail_from,
+            to=to,
+            mail=mail,
+            message_id=message_id,
+            trip_id=data.visit.trip_id,
+        )
+        return _Prepared(recipient=to.addr_spec, payload=message.as_bytes())
+
+    async def _transmit(self, key: str, prepared: _Prepared) -> SendEmailResult:
+        async def point_of_no_return() -> None:
+            if not await asyncio.to_thread(ledger.start_transmitting, self._engine, key):
+                raise _ClaimLost
+
+        try:
+            await self._smtp.send(
+                sender=self._sender,
+                recipient=prepared.recipient,
+                payload=prepared.payload,
+                before_data=point_of_no_return,
+            )
+        except _ClaimLost:
+            return await self._settled_or_retry(await self._get(key))
+        except SmtpReply as reply:
+            detail = _scrub(str(reply))
+            if reply.permanent and reply.about_recipient:
+                return await self._settle(
+                    key, ledger.BOUNCED, detail, (ledger.CLAIMED, ledger.TRANSMITTING)
+                )
+            # Refused with a reply: the message was definitely not accepted.
+            await asyncio.to_thread(ledger.release, self._engine, key)
+            raise ApplicationError(
+                f"SMTP refused at {reply.phase.value}, will retry: {detail}",
+                type="SmtpTemporaryFailure",
+            ) from None
+        except SmtpUnavailable as error:
+            raise ApplicationError(
+                f"SMTP relay unavailable, will retry: {error}", type="SmtpUnavailable"
+            ) from None
+        except DeliveryUnknown as error:
+            return await self._settle(
+                key,
+                ledger.UNCERTAIN,
+                f"{error}: delivery unknown, not resent",
+                (ledger.TRANSMITTING,),
+            )
+        # We know it went out, even if an impatient attempt meanwhile said "uncertain".
+        return await self._settle(key, ledger.SENT, "", (ledger.TRANSMITTING, ledger.UNCERTAIN))
+
+    async def _settled(self, entry: ledger.LedgerEntry) -> SendEmailResult | None:
+        """The recorded result, or None when the row is `claimed` (ours to send).
+
+        A `transmitting` row is awaited while its attempt may still be alive; once that
+        attempt must be dead, the row becomes `uncertain`: it may have been delivered,
+        so it is never resent.
+        """
+        while True:
+            if entry.status in ledger.FINAL:
+                return self._result(entry)
+            if entry.status == ledger.CLAIMED:
+                return None
+            if utcnow() - entry.updated_at > self._lease:
+                entry = await asyncio.to_thread(
+                    ledger.settle,
+                    self._engine,
+                    entry.key,
+                    ledger.UNCERTAIN,
+                    "a previous attempt stopped during the SMTP transaction: "
+                    "delivery unknown, not resent",
+                    expected=(ledger.TRANSMITTING,),
+                )
+                continue
+            await asyncio.sleep(_POLL)
+            entry = await self._get(entry.key)
+
+    async def _settled_or_retry(self, entry: ledger.LedgerEntry) -> SendEmailResult:
+        result = await self._settled(entry)
+        if result is None:
+            # A concurrent attempt gave the claim back after a temporary refusal.
+            raise ApplicationError("send released by a concurrent attempt, will retry")
+        return result
+
+    async def _settle(
+        self, key: str, status: str, detail: str, expected: tuple[str, ...]
+    ) -> SendEmailResult:
+        entry = await asyncio.to_thread(
+            ledger.settle, self._engine, key, status, detail, expected=expected
+        )
+        return await self._settled_or_retry(entry)
+
+    async def _get(self, key: str) -> ledger.LedgerEntry:
+        entry = await asyncio.to_thread(ledger.get, self._engine, key)
+        if entry is None:
+            raise LookupError(f"send ledger row {key!r} disappeared")
+        return entry
+
+    @staticmethod
+    def _result(entry: ledger.LedgerEntry) -> SendEmailResult:
+        status = SendStatus(entry.status)
+        went_out = status in (SendStatus.sent, SendStatus.bounced, SendStatus.uncertain)
+        return SendEmailResult(
+            status=status,
+            detail=entry.detail,
+            message_id=entry.message_id if went_out else None,
+            relation_exists=not (status is SendStatus.skipped and entry.detail == RELATION_ERASED),
+        )
+
+    def _record(self, visit: StepVisit, outcome: str, detail: str) -> bool:
+        with session_scope(self._engine) as session:
+            return paths.record_passage(
+                session,
+                trip_id=visit.trip_id,
+                seq=visit.seq,
+                step_id=visit.step_id,
+                step_type=visit.step_type,
+                entered_at=visit.entered_at,
+                outcome=outcome,
+                detail=detail,
+            )

@@ -1,0 +1,160 @@
+"""The send ledger: one row per (trip, step) send, so a retry can never send twice.
+
+Life of a row: `claimed` (inserted before anything else) -> `transmitting` (committed
+right before the SMTP DATA command) -> `sent` | `bounced`. A send that cannot be built
+ends `skipped` or `failed` straight from `claimed`. A row still `transmitting` when a
+later attempt finds it belongs to an attempt that died mid-transaction: nobody can know
+whether the mail went out, so it becomes `uncertain` and is never retried.
+
+Every function here is its own committed transaction: the point of the ledger is that
+its state is durable before the next side effect starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from store.db import session_scope
+from store.models import Send, utcnow
+
+CLAIMED = "claimed"
+TRANSMITTING = "transmitting"
+SENT = "sent"
+BOUNCED = "bounced"
+SKIPPED = "skipped"
+FAILED = "failed"
+UNCERTAIN = "uncertain"
+FINAL = frozenset({SENT, BOUNCED, SKIPPED, FAILED, UNCERTAIN})
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    key: str
+    status: str
+    detail: str
+    message_id: str
+    attempts: int
+    updated_at: datetime
+
+
+def send_key(trip_id: str, step_id: str) -> str:
+    return f"{trip_id}/{step_id}"
+
+
+def message_id_for(key: str, domain: str) -> str:
+    """The same Message-ID for every attempt of one send, so receivers can dedupe too."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def _entry(row: Send) -> LedgerEntry:
+    return LedgerEntry(
+        key=row.key,
+        status=row.status,
+        detail=row.detail,
+        message_id=row.message_id,
+        attempts=row.attempts,
+        updated_at=row.updated_at,
+    )
+
+
+def get(engine: Engine, key: str) -> LedgerEntry | None:
+    with session_scope(engine) as session:
+        row = session.exec(select(Send).where(col(Send.key) == key)).first()
+        return _entry(row) if row else None
+
+
+def claim(
+    engine: Engine,
+    *,
+    key: str,
+    trip_id: str,
+    step_id: str,
+    relation_id: int,
+    journey_id: int,
+    template: str,
+    message_id: str,
+) -> LedgerEntry:
+    """Insert a `claimed` row, or return the row an earlier (or concurrent) attempt made.
+
+    The unique key decides between concurrent attempts: the losing insert fails and the
+    loser reads the winner's row.
+    """
+    existing = get(engine, key)
+    if existing is not None:
+        return existing
+    try:
+        with session_scope(engine) as session:
+            row = Send(
+                key=key,
+                trip_id=trip_id,
+                step_id=step_id,
+                relation_id=relation_id,
+                journey_id=journey_id,
+                template=template,
+                message_id=message_id,
+                status=CLAIMED,
+            )
+            session.add(row)
+            session.flush()
+            return _entry(row)
+    except IntegrityError:
+        winner = get(engine, key)
+        if winner is None:
+            # Not a lost race: the insert itself is invalid (e.g. the trip row is gone).
+            raise
+        return winner
+
+
+def start_transmitting(engine: Engine, key: str) -> bool:
+    """claimed -> transmitting; False when another attempt got there first."""
+    return _move(engine, key, (CLAIMED,), TRANSMITTING, count_attempt=True)
+
+
+def release(engine: Engine, key: str) -> bool:
+    """transmitting -> claimed: the server refused the message, so it definitely did not
+    go out and a retry may try again."""
+    return _move(engine, key, (TRANSMITTING,), CLAIMED)
+
+
+def settle(
+    engine: Engine, key: str, status: str, detail: str = "", *, expected: Iterable[str]
+) -> LedgerEntry:
+    """Record a final status if the row is still in one of the `expected` states; either
+    way return the row as it now stands (the recorded result wins over ours)."""
+    _move(engine, key, tuple(expected), status, detail=detail)
+    entry = get(engine, key)
+    if entry is None:
+        raise LookupError(f"send ledger row {key!r} disappeared")
+    return entry
+
+
+def _move(
+    engine: Engine,
+    key: str,
+    expected: tuple[str, ...],
+    status: str,
+    *,
+    detail: str | None = None,
+    count_attempt: bool = False,
+) -> bool:
+    values: dict[str, object] = {"status": status, "updated_at": utcnow()}
+    if detail is not None:
+        values["detail"] = detail
+    if count_attempt:
+        values["attempts"] = col(Send.attempts) + 1
+    with session_scope(engine) as session:
+        result = session.exec(
+            update(Send)
+            .where(col(Send.key) == key, col(Send.status).in_(expected))
+            .values(**values)
+        )
+        return bool(result.rowcount)

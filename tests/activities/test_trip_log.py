@@ -1,0 +1,103 @@
+"""The trip path: what support staff read, written exactly once per passage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from temporalio.testing import ActivityEnvironment
+
+from activities.contracts import FinishTripInput, RecordStepInput, TripStatus
+from activities.trip_log import TripLogActivities
+from tests.activities.data import ENTERED, path, seed_trip, trip, visit
+
+WAKE = ENTERED + timedelta(days=7)
+
+
+def test_a_retried_record_step_leaves_one_row(any_engine: Engine) -> None:
+    seeded = seed_trip(any_engine, email="a@example.org")
+    log = TripLogActivities(any_engine)
+    waiting = RecordStepInput(
+        visit=visit(seeded.trip_id, seq=1, step_id="wait_week", step_type="wait"),
+        outcome="waiting",
+        detail="wait 7 days",
+        waiting_until=WAKE,
+    )
+    env = ActivityEnvironment()
+    env.run(log.record_step, waiting)
+    env.run(log.record_step, waiting)
+
+    rows = path(any_engine, seeded.trip_id)
+    assert [(r.seq, r.step_id, r.outcome, r.detail) for r in rows] == [
+        (1, "wait_week", "waiting", "wait 7 days")
+    ]
+    assert rows[0].entered_at == ENTERED
+    assert rows[0].waiting_until == WAKE
+    row = trip(any_engine, seeded.trip_id)
+    assert (row.current_step, row.waiting_until) == ("wait_week", WAKE)
+
+
+def test_the_next_step_moves_the_trip_and_a_rewrite_updates_the_outcome(
+    any_engine: Engine,
+) -> None:
+    seeded = seed_trip(any_engine, email="a@example.org")
+    log = TripLogActivities(any_engine)
+    env = ActivityEnvironment()
+    env.run(
+        log.record_step,
+        RecordStepInput(
+            visit=visit(seeded.trip_id, 1, "wait_week", "wait"),
+            outcome="waiting",
+            waiting_until=WAKE,
+        ),
+    )
+    jump = visit(seeded.trip_id, 2, "to_end", "jump")
+    env.run(log.record_step, RecordStepInput(visit=jump, outcome="pending"))
+    env.run(log.record_step, RecordStepInput(visit=jump, outcome="jumped", detail="to end"))
+
+    rows = path(any_engine, seeded.trip_id)
+    assert [(r.seq, r.step_id, r.outcome) for r in rows] == [
+        (1, "wait_week", "waiting"),
+        (2, "to_end", "jumped"),
+    ]
+    row = trip(any_engine, seeded.trip_id)
+    # Past the wait: the trip is no longer shown as waiting until a time.
+    assert (row.current_step, row.waiting_until) == ("to_end", None)
+
+
+def test_finish_trip_sets_status_and_end_and_keeps_the_last_step(any_engine: Engine) -> None:
+    seeded = seed_trip(any_engine, email="a@example.org")
+    log = TripLogActivities(any_engine)
+    env = ActivityEnvironment()
+    env.run(
+        log.record_step,
+        RecordStepInput(
+            visit=visit(seeded.trip_id, 1, "wait_week", "wait"),
+            outcome="waiting",
+            waiting_until=WAKE,
+        ),
+    )
+    ended = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    finish = FinishTripInput(trip_id=seeded.trip_id, status=TripStatus.cancelled, ended_at=ended)
+    env.run(log.finish_trip, finish)
+    env.run(log.finish_trip, finish)
+
+    row = trip(any_engine, seeded.trip_id)
+    assert (row.status, row.ended_at, row.current_step, row.waiting_until) == (
+        "cancelled",
+        ended,
+        "wait_week",
+        None,
+    )
+
+
+def test_a_trip_that_no_longer_exists_is_not_an_error(engine: Engine) -> None:
+    # Its journey was deleted while it ran; retrying for ever would help nobody.
+    log = TripLogActivities(engine)
+    env = ActivityEnvironment()
+    env.run(log.record_step, RecordStepInput(visit=visit("trip:9:9:1"), outcome="sending"))
+    env.run(
+        log.finish_trip,
+        FinishTripInput(trip_id="trip:9:9:1", status=TripStatus.completed, ended_at=ENTERED),
+    )
+    assert path(engine, "trip:9:9:1") == []
