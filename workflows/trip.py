@@ -47,20 +47,16 @@ with workflow.unsafe.imports_passed_through():
 STEP = SearchAttributeKey.for_keyword("Step")
 
 # Bookkeeping writes retry until the database is back: losing a path row is not an option.
-_BOOKKEEPING = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
-)
+_BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
+_BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # SMTP 4xx and connection errors retry with backoff for about an hour, then the send is
 # recorded as failed and the trip goes on (a journey must not stall on one mailbox).
-_SENDING = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=5),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=10),
-        maximum_attempts=10,
-    ),
+_SENDING_TIMEOUT = timedelta(seconds=30)
+_SENDING_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=10,
 )
 
 
@@ -108,7 +104,9 @@ class TripWorkflow:
             if until <= visit.entered_at:
                 await self._record(visit, "passed", f"{until:%Y-%m-%d %H:%M} UTC has passed")
             else:
-                await self._wait(visit, until, f"wait until {until:%Y-%m-%d %H:%M} UTC", step.label())
+                await self._wait(
+                    visit, until, f"wait until {until:%Y-%m-%d %H:%M} UTC", step.label()
+                )
         elif isinstance(step, WaitWindowStep):
             opening = next_opening(visit.entered_at, step.window, definition.zone)
             if opening <= visit.entered_at:
@@ -118,14 +116,15 @@ class TripWorkflow:
                     visit, opening, f"wait for window {step.window.describe()}", step.label()
                 )
         elif isinstance(step, IfStep):
-            checked = await workflow.execute_activity(
+            checked: CheckConditionResult = await workflow.execute_activity(
                 CHECK_CONDITION,
                 CheckConditionInput(
                     visit=visit, relation_id=trip.relation_id, condition=step.condition
                 ),
                 result_type=CheckConditionResult,
                 summary=f"check {step.label()}",
-                **_BOOKKEEPING,  # type: ignore[arg-type]
+                start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+                retry_policy=_BOOKKEEPING_RETRY,
             )
             if not checked.relation_exists:
                 return None
@@ -160,7 +159,7 @@ class TripWorkflow:
                     visit, opening, f"wait for send window {window.describe()}", step.label()
                 )
         try:
-            result = await workflow.execute_activity(
+            result: SendEmailResult = await workflow.execute_activity(
                 SEND_EMAIL,
                 SendEmailInput(
                     visit=visit,
@@ -170,7 +169,8 @@ class TripWorkflow:
                 ),
                 result_type=SendEmailResult,
                 summary=f"send {step.template}",
-                **_SENDING,  # type: ignore[arg-type]
+                start_to_close_timeout=_SENDING_TIMEOUT,
+                retry_policy=_SENDING_RETRY,
             )
         except ActivityError as error:
             cause = error.cause or error
@@ -188,7 +188,8 @@ class TripWorkflow:
                 visit=visit, outcome=outcome, detail=detail, waiting_until=waiting_until
             ),
             summary=f"record {visit.step_id}: {outcome}",
-            **_BOOKKEEPING,  # type: ignore[arg-type]
+            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+            retry_policy=_BOOKKEEPING_RETRY,
         )
 
     async def _finish(self, trip: TripInput, status: TripStatus) -> None:
@@ -196,7 +197,8 @@ class TripWorkflow:
             FINISH_TRIP,
             FinishTripInput(trip_id=trip.trip_id, status=status, ended_at=workflow.now()),
             summary=f"trip {status.value}",
-            **_BOOKKEEPING,  # type: ignore[arg-type]
+            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+            retry_policy=_BOOKKEEPING_RETRY,
         )
         workflow.set_current_details(
             f"**Trip {status.value}**\n\nPath: {' → '.join(self._path) or '(none)'}"

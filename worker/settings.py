@@ -1,0 +1,48 @@
+"""Configuration from the environment (prefix REISPLAN_) or a `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.contracts import TASK_QUEUE
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REISPLAN_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".reisplan"), description="Where `reisplan dev` keeps its files"
+    )
+    database_url: str = Field(
+        default="sqlite:///.reisplan/reisplan.db",
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/reisplan",
+    )
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_ui_port: int = 8233
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_pool_size: int = Field(default=10, ge=1, le=100)
+    smtp_timeout: float = Field(default=10.0, gt=0, description="Seconds for one whole send")
+    mail_from: str = "Reisplan <noreply@reisplan.localhost>"
+    mail_domain: str = Field(
+        default="reisplan.localhost", description="Right-hand side of generated Message-IDs"
+    )
+
+    # Set by `reisplan dev`: the local SMTP sink stores mail here and the API shows it.
+    mail_sink_dir: Path | None = None
+
+    max_concurrent_activities: int = 200
+    max_concurrent_workflow_tasks: int = 200
+    max_cached_workflows: int = 2000

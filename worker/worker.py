@@ -1,0 +1,55 @@
+"""The worker: trip workflows plus the activities with their real dependencies."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.crm import CrmActivities
+from activities.mail.smtp import SmtpPool
+from activities.send import SendActivities
+from activities.trip_log import TripLogActivities
+from worker.settings import Settings
+from workflows.trip import TripWorkflow
+
+
+def build_smtp_pool(settings: Settings) -> SmtpPool:
+    return SmtpPool(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        size=settings.smtp_pool_size,
+        timeout=settings.smtp_timeout,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        # Set explicitly: otherwise every connect resolves the FQDN in a thread.
+        local_hostname=socket.gethostname(),
+    )
+
+
+def build_worker(client: Client, engine: Engine, settings: Settings, smtp: SmtpPool) -> Worker:
+    trip_log = TripLogActivities(engine)
+    crm = CrmActivities(engine)
+    send = SendActivities(
+        engine, smtp, mail_from=settings.mail_from, mail_domain=settings.mail_domain
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[TripWorkflow],
+        activities=[
+            trip_log.record_step,
+            trip_log.finish_trip,
+            crm.check_condition,
+            send.send_email,
+        ],
+        # Sync activities (database writes) run here; async ones (SMTP) on the event loop.
+        activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
+    )
