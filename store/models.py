@@ -20,7 +20,13 @@ def _ts(**kwargs: Any) -> Any:
     return Field(sa_column=Column(UtcDateTime(), **kwargs))
 
 
+# SQLite reuses the highest rowid after a delete unless AUTOINCREMENT is set; a reused
+# relation id would hand an erased person's parked trips to a new person.
+_NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Relation(SQLModel, table=True):
+    __table_args__ = _NEVER_REUSE_IDS
     id: int | None = Field(default=None, primary_key=True)
     email: str | None = Field(default=None, index=True, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
@@ -38,6 +44,7 @@ class Relation(SQLModel, table=True):
 
 class Group(SQLModel, table=True):
     __tablename__ = "relation_group"
+    __table_args__ = _NEVER_REUSE_IDS
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, index=True, max_length=100)
     name: str = Field(max_length=200)
@@ -52,6 +59,7 @@ class GroupMember(SQLModel, table=True):
 
 
 class Template(SQLModel, table=True):
+    __table_args__ = _NEVER_REUSE_IDS
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, index=True, max_length=100)
     name: str = Field(default="", max_length=200)
@@ -63,6 +71,7 @@ class Template(SQLModel, table=True):
 
 
 class Journey(SQLModel, table=True):
+    __table_args__ = _NEVER_REUSE_IDS
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     status: str = Field(default="draft", max_length=16)  # draft | active | inactive
@@ -75,7 +84,7 @@ class Journey(SQLModel, table=True):
 
 class JourneyVersion(SQLModel, table=True):
     __tablename__ = "journey_version"
-    __table_args__ = (UniqueConstraint("journey_id", "version"),)
+    __table_args__ = (UniqueConstraint("journey_id", "version"), _NEVER_REUSE_IDS)
     id: int | None = Field(default=None, primary_key=True)
     journey_id: int = Field(foreign_key="journey.id", index=True, ondelete="CASCADE")
     version: int
@@ -105,7 +114,7 @@ class TripStep(SQLModel, table=True):
     """One passage through a step: the trip's path, with the outcome and its reason."""
 
     __tablename__ = "trip_step"
-    __table_args__ = (UniqueConstraint("trip_id", "seq"),)
+    __table_args__ = (UniqueConstraint("trip_id", "seq"), _NEVER_REUSE_IDS)
     id: int | None = Field(default=None, primary_key=True)
     trip_id: str = Field(foreign_key="trip.id", index=True, max_length=200, ondelete="CASCADE")
     seq: int
@@ -120,6 +129,8 @@ class TripStep(SQLModel, table=True):
 
 class Send(SQLModel, table=True):
     """The send ledger: claimed before the SMTP transaction, settled after it."""
+
+    __table_args__ = _NEVER_REUSE_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=300)  # "{trip_id}/{step_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 from store.migrate import upgrade
 
@@ -33,6 +35,34 @@ def postgres_available() -> bool:
         return False
 
 
+_template: str | None = None
+
+
+def _url_of(name: str) -> str:
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _migrated_template(admin: Engine) -> str:
+    """Migrate once per test run, then copy: CREATE DATABASE ... TEMPLATE is far
+    cheaper than running every migration for every test."""
+    global _template
+    if _template is None:
+        name = f"reisplan_template_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        upgrade(_url_of(name))
+        atexit.register(_drop, name)
+        _template = name
+    return _template
+
+
+def _drop(name: str) -> None:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @contextmanager
 def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
     """Yield the URL of an empty database with every migration applied."""
@@ -51,10 +81,9 @@ def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
     name = f"reisplan_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template(admin)}"'))
+    url = _url_of(name)
     try:
-        upgrade(url)
         yield url
     finally:
         with admin.connect() as conn:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 20:59:38.899197
+Create Date: 2026-11-22 21:20:23.746304
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def upgrade() -> None:
     sa.Column('active_version', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     op.create_table('relation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -45,7 +46,8 @@ def upgrade() -> None:
     sa.Column('custom', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('relation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_relation_email'), ['email'], unique=False)
@@ -55,7 +57,8 @@ def upgrade() -> None:
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('relation_group', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_relation_group_key'), ['key'], unique=True)
@@ -69,7 +72,8 @@ def upgrade() -> None:
     sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('template', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_template_key'), ['key'], unique=True)
@@ -91,7 +95,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['journey_id'], ['journey.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('journey_id', 'version')
+    sa.UniqueConstraint('journey_id', 'version'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('journey_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_journey_version_journey_id'), ['journey_id'], unique=False)
@@ -132,7 +137,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['trip_id'], ['trip.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('key')
+    sa.UniqueConstraint('key'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('send', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_send_journey_id'), ['journey_id'], unique=False)
@@ -153,7 +159,8 @@ def upgrade() -> None:
     sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['trip_id'], ['trip.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('trip_id', 'seq')
+    sa.UniqueConstraint('trip_id', 'seq'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('trip_step', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_trip_step_trip_id'), ['trip_id'], unique=False)
