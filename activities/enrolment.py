@@ -1,0 +1,201 @@
+"""Enrolment: admit a relation to an active journey by starting a trip.
+
+Used by the API's manual add now and by trigger workflows later. The re-entry setting
+is enforced twice: in our store (a unique trip number per journey and relation, which
+outlives Temporal's retention) and by Temporal's workflow-id policies, so a duplicate
+trigger can never start a second trip. Nothing is left half-written: a trip row whose
+workflow did not start is removed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.contracts import TripInput, TripStatus
+from domain.definition import (
+    IfStep,
+    JourneyDefinition,
+    JumpStep,
+    SendEmailStep,
+    Step,
+    WaitStep,
+    WaitUntilStep,
+    WaitWindowStep,
+    parse_definition,
+)
+from store import journeys, relations, trips
+from store.errors import Conflict, NotFound
+from store.models import Trip, utcnow
+
+TRIP_WORKFLOW = "Trip"
+JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
+JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
+RELATION_ID = SearchAttributeKey.for_keyword("RelationId")
+STEP = SearchAttributeKey.for_keyword("Step")
+
+# Only `always` retries a taken number; a handful covers any realistic burst.
+_NUMBER_ATTEMPTS = 20
+
+
+class EnrolmentConflict(Conflict):
+    """The re-entry setting (or the journey's status) forbids this trip."""
+
+
+def trip_id(journey_id: int, relation_id: int, number: int) -> str:
+    return f"trip:{journey_id}:{relation_id}:{number}"
+
+
+async def enrol(
+    client: Client, engine: Engine, task_queue: str, journey_id: int, relation_id: int
+) -> Trip:
+    """Start relation `relation_id`'s next trip through journey `journey_id`.
+
+    Raises NotFound (journey or relation) or EnrolmentConflict (journey not active,
+    re-entry forbidden, or the same trip started concurrently).
+    """
+    trip, name, definition = await asyncio.to_thread(_reserve, engine, journey_id, relation_id)
+    try:
+        await client.start_workflow(
+            TRIP_WORKFLOW,
+            TripInput(
+                trip_id=trip.id,
+                journey_id=journey_id,
+                journey_version=trip.journey_version,
+                relation_id=relation_id,
+                definition=definition,
+            ),
+            id=trip.id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(JOURNEY_ID, str(journey_id)),
+                    SearchAttributePair(JOURNEY_VERSION, trip.journey_version),
+                    SearchAttributePair(RELATION_ID, str(relation_id)),
+                    SearchAttributePair(STEP, definition.steps[0].id),
+                ]
+            ),
+            static_summary=f"{name} · relation {relation_id} · v{trip.journey_version}",
+            static_details=describe_steps(definition),
+        )
+    except WorkflowAlreadyStartedError:
+        # Temporal remembers this trip id (e.g. our store was reset within retention).
+        await asyncio.to_thread(_forget, engine, trip.id)
+        raise EnrolmentConflict(
+            f"trip {trip.id} already exists in Temporal: relation {relation_id} cannot "
+            f"enter journey {journey_id} again"
+        ) from None
+    except BaseException:
+        await asyncio.shield(_settle(client, engine, trip.id))
+        raise
+    return trip
+
+
+def _reserve(
+    engine: Engine, journey_id: int, relation_id: int
+) -> tuple[Trip, str, JourneyDefinition]:
+    """Insert the trip row (status running, at the first step) under the re-entry rule."""
+    for _ in range(_NUMBER_ATTEMPTS):
+        with Session(engine, expire_on_commit=False) as session:
+            journey = journeys.get(session, journey_id)
+            if journey.status != journeys.JourneyStatus.active or journey.active_version is None:
+                raise EnrolmentConflict(f"journey {journey_id} is not active")
+            frozen = journeys.version(session, journey_id, journey.active_version)
+            definition = parse_definition(frozen.definition)
+            if not relations.exists(session, relation_id):
+                raise NotFound("relation", relation_id)
+            highest, running = trips.numbers_taken(session, journey_id, relation_id)
+            _check_reentry(definition, journey_id, relation_id, highest, running)
+            number = highest + 1
+            trip = Trip(
+                id=trip_id(journey_id, relation_id, number),
+                journey_id=journey_id,
+                journey_version=frozen.version,
+                relation_id=relation_id,
+                number=number,
+                status=TripStatus.running,
+                current_step=definition.steps[0].id,
+                started_at=utcnow(),
+            )
+            session.add(trip)
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another enrolment took this number between our read and our write.
+                session.rollback()
+                if definition.reentry == "always":
+                    continue
+                raise EnrolmentConflict(
+                    f"relation {relation_id} was enrolled in journey {journey_id} "
+                    "at the same moment"
+                ) from None
+            return trip, journey.name, definition
+    raise EnrolmentConflict(f"could not number a new trip for relation {relation_id}")
+
+
+def _check_reentry(
+    definition: JourneyDefinition, journey_id: int, relation_id: int, highest: int, running: int
+) -> None:
+    if definition.reentry == "never" and highest > 0:
+        raise EnrolmentConflict(
+            f"relation {relation_id} already made a trip through journey {journey_id} "
+            "and its re-entry setting is 'never'"
+        )
+    if definition.reentry == "after_exit" and running > 0:
+        raise EnrolmentConflict(
+            f"relation {relation_id} is still on a trip through journey {journey_id} "
+            "and its re-entry setting is 'after_exit'"
+        )
+
+
+def _forget(engine: Engine, trip_id: str) -> None:
+    with Session(engine) as session:
+        trips.delete_unstarted(session, trip_id)
+
+
+async def _settle(client: Client, engine: Engine, trip_id: str) -> None:
+    """After an unclear failure: keep the row only if the workflow did start."""
+    with contextlib.suppress(Exception):
+        await client.get_workflow_handle(trip_id).describe()
+        return
+    await asyncio.to_thread(_forget, engine, trip_id)
+
+
+def describe_steps(definition: JourneyDefinition) -> str:
+    """Markdown for the Temporal Web UI: the steps an operator can expect this trip to take."""
+    lines = [f"**{definition.name}** (re-entry: {definition.reentry})", ""]
+    for number, step in enumerate(definition.steps, start=1):
+        label = f" {step.name}" if step.name else ""
+        lines.append(f"{number}. `{step.id}`{label}: {_step_words(step)}")
+    return "\n".join(lines)
+
+
+def _step_words(step: Step) -> str:
+    if isinstance(step, WaitStep):
+        return f"wait {step.parsed.describe()}"
+    if isinstance(step, WaitUntilStep):
+        return f"wait until {step.until.isoformat()}"
+    if isinstance(step, WaitWindowStep):
+        return f"wait for window {step.window.describe()}"
+    if isinstance(step, IfStep):
+        return f"if ... then `{step.then}` else `{step.else_}`"
+    if isinstance(step, JumpStep):
+        return f"jump to `{step.target}`"
+    if isinstance(step, SendEmailStep):
+        return f"send email `{step.template}`"
+    return "exit"

@@ -1,0 +1,45 @@
+"""The FastAPI application; `create_app` receives its parts, it does not make them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+from api import errors
+from api.routers import groups, health, journeys, mail, relations, templates, trips
+
+TAGS = [
+    {"name": "relations", "description": "People in the CRM; deleting one erases the person."},
+    {"name": "groups", "description": "Static lists of relations."},
+    {"name": "templates", "description": "Emails with personalisation (Jinja)."},
+    {"name": "journeys", "description": "Drafts, versions, activation, statistics."},
+    {
+        "name": "trips",
+        "description": "Manual add, and where each relation is and how it got there.",
+    },
+    {"name": "dev", "description": "Development helpers (the local mail sink)."},
+    {"name": "health", "description": "Liveness of the API, database and Temporal."},
+]
+
+
+def create_app(
+    *, engine: Engine, temporal: Client, task_queue: str, mail_sink_dir: Path | None = None
+) -> FastAPI:
+    app = FastAPI(
+        title="reisplan",
+        summary="Marketing-automation journeys, one durable Temporal workflow per trip.",
+        version="0.1.0",
+        openapi_tags=TAGS,
+    )
+    app.state.engine = engine
+    app.state.temporal = temporal
+    app.state.task_queue = task_queue
+    app.state.mail_sink_dir = mail_sink_dir
+    errors.install(app)
+    for module in (relations, groups, templates, journeys, trips, health):
+        app.include_router(module.router)
+    app.include_router(mail.router, include_in_schema=mail_sink_dir is not None)
+    return app

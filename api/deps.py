@@ -1,0 +1,47 @@
+"""Dependencies: what a route needs, resolved from the app's state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    # Store functions commit their own writes; closing here rolls back anything else.
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def get_task_queue(request: Request) -> str:
+    queue: str = request.app.state.task_queue
+    return queue
+
+
+def get_mail_sink_dir(request: Request) -> Path | None:
+    directory: Path | None = request.app.state.mail_sink_dir
+    return directory
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+TaskQueueDep = Annotated[str, Depends(get_task_queue)]
+MailSinkDirDep = Annotated[Path | None, Depends(get_mail_sink_dir)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items")]
+Offset = Annotated[int, Query(ge=0, description="Skip this many items")]

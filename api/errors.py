@@ -1,0 +1,94 @@
+"""Domain errors mapped to HTTP in one place: 404 unknown, 409 conflict, 422 invalid.
+
+422 bodies keep FastAPI's shape (`{"detail": [{"loc", "msg", "type"}]}`) so a client
+handles schema errors and reference errors alike, and every entry names its field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from temporalio.service import RPCError
+
+from store.errors import Conflict, Invalid, NotFound
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(NotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(Conflict, _conflict)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _integrity)  # type: ignore[arg-type]
+    app.add_exception_handler(Invalid, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _request_invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(RPCError, _temporal_unavailable)  # type: ignore[arg-type]
+
+
+async def _not_found(_request: Request, error: NotFound) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(error)})
+
+
+async def _conflict(_request: Request, error: Conflict) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(error)})
+
+
+async def _integrity(_request: Request, _error: IntegrityError) -> JSONResponse:
+    # A uniqueness race the store did not anticipate: still the caller's conflict, not a 500.
+    return JSONResponse(
+        status_code=409, content={"detail": "conflicts with data written at the same time"}
+    )
+
+
+async def _temporal_unavailable(_request: Request, error: RPCError) -> JSONResponse:
+    # Nothing was half-written (enrolment removes its trip row); the caller may retry.
+    return JSONResponse(
+        status_code=503, content={"detail": f"Temporal did not accept the request: {error.message}"}
+    )
+
+
+async def _invalid(_request: Request, error: Invalid) -> JSONResponse:
+    detail = [{"type": p.type, "loc": list(p.loc), "msg": p.msg} for p in error.problems]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+async def _request_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+    detail: list[dict[str, Any]] = []
+    for entry in error.errors():
+        detail.extend(_explain(entry, error.body))
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(detail)})
+
+
+def _explain(entry: dict[str, Any], body: Any) -> list[dict[str, Any]]:
+    loc = list(entry.get("loc", ()))
+    ctx = entry.get("ctx") or {}
+    if entry.get("type") == "journey_graph" and "issues" in ctx:
+        # One entry per graph issue, each located at the step field it is about.
+        return [
+            {"type": "journey_graph", "loc": [*loc, *issue["loc"]], "msg": issue["msg"]}
+            for issue in ctx["issues"]
+        ]
+    msg = str(entry.get("msg", ""))
+    if entry.get("type") == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    explained: dict[str, Any] = {
+        "type": entry.get("type"),
+        "loc": loc,
+        "msg": _name_step(loc, msg, body),
+    }
+    if "input" in entry:
+        explained["input"] = entry["input"]
+    return [explained]
+
+
+def _name_step(loc: list[Any], msg: str, body: Any) -> str:
+    """Prefix a definition step's error with the step's id: a marketer knows steps by name."""
+    if len(loc) < 4 or loc[:3] != ["body", "definition", "steps"] or not isinstance(loc[3], int):
+        return msg
+    try:
+        step_id = body["definition"]["steps"][loc[3]]["id"]
+    except (KeyError, IndexError, TypeError):
+        return msg
+    return f"step '{step_id}': {msg}" if isinstance(step_id, str) else msg

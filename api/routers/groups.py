@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlmodel import Session
+
+from api.deps import Limit, Offset, SessionDep
+from api.schemas.groups import GroupCreate, GroupPublic, GroupsPublic
+from api.schemas.relations import RelationPublic, RelationsPublic
+from store import groups
+from store.models import Group
+
+router = APIRouter(prefix="/groups", tags=["groups"])
+
+
+def _public(session: Session, group: Group) -> GroupPublic:
+    assert group.id is not None
+    return GroupPublic(
+        key=group.key,
+        name=group.name,
+        members=groups.member_count(session, group.id),
+        created_at=group.created_at,
+    )
+
+
+@router.post("", status_code=201, response_model=GroupPublic)
+def create_group(body: GroupCreate, session: SessionDep) -> GroupPublic:
+    return _public(session, groups.create(session, body.key, body.name))
+
+
+@router.get("", response_model=GroupsPublic)
+def list_groups(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> GroupsPublic:
+    rows, count = groups.list_page(session, limit=limit, offset=offset)
+    return GroupsPublic(data=[_public(session, g) for g in rows], count=count)
+
+
+@router.get("/{key}", response_model=GroupPublic)
+def read_group(key: str, session: SessionDep) -> GroupPublic:
+    return _public(session, groups.get(session, key))
+
+
+@router.delete(
+    "/{key}",
+    status_code=204,
+    response_class=Response,
+    description="409 while an active journey's condition refers to the group.",
+)
+def delete_group(key: str, session: SessionDep) -> None:
+    groups.delete(session, key)
+
+
+@router.put(
+    "/{key}/members/{relation_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Add a relation to the group (idempotent)",
+)
+def add_member(key: str, relation_id: int, session: SessionDep) -> None:
+    groups.add_member(session, key, relation_id)
+
+
+@router.delete(
+    "/{key}/members/{relation_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Remove a relation from the group",
+)
+def remove_member(key: str, relation_id: int, session: SessionDep) -> None:
+    groups.remove_member(session, key, relation_id)
+
+
+@router.get("/{key}/members", response_model=RelationsPublic)
+def list_members(
+    key: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> RelationsPublic:
+    rows, count = groups.members(session, key, limit=limit, offset=offset)
+    return RelationsPublic(data=[RelationPublic.model_validate(r) for r in rows], count=count)

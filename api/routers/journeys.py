@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio.service import RPCError
+
+from activities.enrolment import enrol
+from api.batch import cancel_running_trips
+from api.deps import EngineDep, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
+from api.schemas.journeys import (
+    DeactivationPublic,
+    EnrollmentCreate,
+    JourneyCreate,
+    JourneyPublic,
+    JourneysPublic,
+    JourneyStats,
+    JourneyUpdate,
+    StepStats,
+    TripTotals,
+    VersionPublic,
+    VersionsPublic,
+    WaitingRelation,
+    WaitingRelations,
+)
+from api.schemas.trips import TripSummary
+from store import journeys, trips
+from store.errors import Conflict, NotFound
+from store.models import Journey
+
+router = APIRouter(prefix="/journeys", tags=["journeys"])
+
+JourneyStatusFilter = Literal["draft", "active", "inactive"]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=JourneyPublic,
+    description="Create a draft. Schema and graph errors (unknown targets, loops, "
+    "unreachable steps) are 422 entries naming the step and field.",
+)
+def create_journey(body: JourneyCreate, session: SessionDep) -> JourneyPublic:
+    return JourneyPublic.model_validate(journeys.create(session, body.definition))
+
+
+@router.get("", response_model=JourneysPublic)
+def list_journeys(
+    session: SessionDep,
+    status: Annotated[JourneyStatusFilter | None, Query()] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> JourneysPublic:
+    rows, count = journeys.list_page(session, status=status, limit=limit, offset=offset)
+    return JourneysPublic(data=[JourneyPublic.model_validate(j) for j in rows], count=count)
+
+
+@router.get("/{journey_id}", response_model=JourneyPublic)
+def read_journey(journey_id: int, session: SessionDep) -> JourneyPublic:
+    return JourneyPublic.model_validate(journeys.get(session, journey_id))
+
+
+@router.put(
+    "/{journey_id}",
+    response_model=JourneyPublic,
+    description="Replace the draft. 409 while active: deactivate first.",
+)
+def edit_journey(journey_id: int, body: JourneyUpdate, session: SessionDep) -> JourneyPublic:
+    return JourneyPublic.model_validate(journeys.edit_draft(session, journey_id, body.definition))
+
+
+@router.delete(
+    "/{journey_id}",
+    status_code=204,
+    response_class=Response,
+    description="Only for journeys that never ran (409 otherwise): trip history is kept.",
+)
+def delete_journey(journey_id: int, session: SessionDep) -> None:
+    journeys.delete(session, journey_id)
+
+
+@router.post(
+    "/{journey_id}/activate",
+    response_model=JourneyPublic,
+    description="Check the templates and groups the draft refers to, freeze it as a new "
+    "version (or reuse the latest if unchanged) and admit relations. 409 if active.",
+)
+def activate_journey(journey_id: int, session: SessionDep) -> JourneyPublic:
+    return JourneyPublic.model_validate(journeys.activate(session, journey_id))
+
+
+@router.post(
+    "/{journey_id}/deactivate",
+    response_model=DeactivationPublic,
+    description="Stop admitting relations. `drain` lets running trips finish; `cancel` "
+    "cancels them with one Temporal batch operation (also allowed on an inactive journey, "
+    "e.g. to stop a drain).",
+)
+async def deactivate_journey(
+    journey_id: int,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    mode: Literal["drain", "cancel"] = "drain",
+) -> DeactivationPublic:
+    journey, running = await run_in_threadpool(_deactivate, engine, journey_id, mode)
+    job_id: str | None = None
+    if mode == "cancel" and running:
+        try:
+            job_id = await cancel_running_trips(
+                temporal, journey_id, reason=f"journey {journey_id} deactivated (mode=cancel)"
+            )
+        except RPCError as error:
+            raise HTTPException(
+                status_code=503,
+                detail=f"journey {journey_id} is inactive but cancelling its trips failed "
+                f"({error.message}); retry with mode=cancel",
+            ) from error
+    return DeactivationPublic(
+        journey=JourneyPublic.model_validate(journey),
+        mode=mode,
+        running_trips=running,
+        batch_job_id=job_id,
+    )
+
+
+def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, int]:
+    with Session(engine, expire_on_commit=False) as session:
+        journey = journeys.get(session, journey_id)
+        if journey.status == journeys.JourneyStatus.active:
+            journey = journeys.deactivate(session, journey_id)
+        elif not (mode == "cancel" and journey.status == journeys.JourneyStatus.inactive):
+            raise Conflict(f"journey {journey_id} is not active")
+        return journey, trips.running_count(session, journey_id)
+
+
+@router.get("/{journey_id}/versions", response_model=VersionsPublic)
+def list_versions(journey_id: int, session: SessionDep) -> VersionsPublic:
+    rows = journeys.versions(session, journey_id)
+    return VersionsPublic(data=[VersionPublic.model_validate(v) for v in rows], count=len(rows))
+
+
+@router.get("/{journey_id}/versions/{version}", response_model=VersionPublic)
+def read_version(journey_id: int, version: int, session: SessionDep) -> VersionPublic:
+    return VersionPublic.model_validate(journeys.version(session, journey_id, version))
+
+
+@router.get(
+    "/{journey_id}/stats",
+    response_model=JourneyStats,
+    description="Per step of the active (else latest) version: how many relations wait "
+    "there now and how many trips passed it; plus trip totals.",
+)
+def journey_stats(journey_id: int, session: SessionDep) -> JourneyStats:
+    journey = journeys.get(session, journey_id)
+    version, definition = journeys.shown_definition(session, journey)
+    counted = trips.counts(session, journey_id, definition)
+    return JourneyStats(
+        journey_id=journey_id,
+        version=version,
+        steps=[
+            StepStats(step_id=s.step_id, type=s.step_type, waiting=s.waiting, passed=s.passed)
+            for s in counted.steps
+        ],
+        totals=TripTotals(**counted.totals),
+    )
+
+
+@router.get(
+    "/{journey_id}/steps/{step_id}/relations",
+    response_model=WaitingRelations,
+    description="The relations waiting at this step now, longest waiting first.",
+)
+def waiting_relations(
+    journey_id: int, step_id: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> WaitingRelations:
+    journey = journeys.get(session, journey_id)
+    if step_id not in journeys.known_step_ids(session, journey):
+        raise NotFound(f"step of journey {journey_id}", step_id)
+    rows, count = trips.waiting_at(session, journey_id, step_id, limit=limit, offset=offset)
+    return WaitingRelations(
+        step_id=step_id,
+        data=[
+            WaitingRelation(
+                relation_id=w.relation_id,
+                trip_id=w.trip_id,
+                journey_version=w.journey_version,
+                since=w.since,
+                waiting_until=w.waiting_until,
+            )
+            for w in rows
+        ],
+        count=count,
+    )
+
+
+@router.post(
+    "/{journey_id}/enrollments",
+    status_code=201,
+    response_model=TripSummary,
+    tags=["trips"],
+    summary="Add a relation to the journey (start a trip)",
+    description="404 for an unknown journey or relation; 409 when the journey is not "
+    "active or its re-entry setting forbids another trip for this relation.",
+)
+async def enroll(
+    journey_id: int,
+    body: EnrollmentCreate,
+    response: Response,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    task_queue: TaskQueueDep,
+) -> TripSummary:
+    trip = await enrol(temporal, engine, task_queue, journey_id, body.relation_id)
+    response.headers["Location"] = f"/trips/{trip.id}"
+    return TripSummary.model_validate(trip)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import Limit, Offset, SessionDep
+from api.schemas.relations import RelationCreate, RelationPublic, RelationsPublic, RelationUpdate
+from api.schemas.trips import TripsPublic, TripSummary
+from store import relations, trips
+from store.errors import NotFound
+
+router = APIRouter(prefix="/relations", tags=["relations"])
+
+
+@router.post("", status_code=201, response_model=RelationPublic)
+def create_relation(body: RelationCreate, session: SessionDep) -> RelationPublic:
+    relation = relations.create(session, body.model_dump())
+    return RelationPublic.model_validate(relation)
+
+
+@router.get("", response_model=RelationsPublic)
+def list_relations(
+    session: SessionDep,
+    email: Annotated[str | None, Query(description="Only relations with this address")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> RelationsPublic:
+    rows, count = relations.list_page(session, email=email, limit=limit, offset=offset)
+    return RelationsPublic(data=[RelationPublic.model_validate(r) for r in rows], count=count)
+
+
+@router.get("/{relation_id}", response_model=RelationPublic)
+def read_relation(relation_id: int, session: SessionDep) -> RelationPublic:
+    return RelationPublic.model_validate(relations.get(session, relation_id))
+
+
+@router.patch("/{relation_id}", response_model=RelationPublic)
+def update_relation(relation_id: int, body: RelationUpdate, session: SessionDep) -> RelationPublic:
+    changes = body.model_dump(exclude_unset=True)
+    return RelationPublic.model_validate(relations.update(session, relation_id, changes))
+
+
+@router.delete(
+    "/{relation_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Erase a relation",
+    description="Deletes the person's data and group memberships for good. Their trips "
+    "stay (for statistics) holding only the former relation id.",
+)
+def erase_relation(relation_id: int, session: SessionDep) -> None:
+    relations.erase(session, relation_id)
+
+
+@router.get(
+    "/{relation_id}/trips",
+    response_model=TripsPublic,
+    description="Every trip of this relation, newest first; also after the relation was erased.",
+)
+def relation_trips(
+    relation_id: int, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> TripsPublic:
+    rows, count = trips.of_relation(session, relation_id, limit=limit, offset=offset)
+    if count == 0 and not relations.exists(session, relation_id):
+        raise NotFound("relation", relation_id)
+    return TripsPublic(data=[TripSummary.model_validate(t) for t in rows], count=count)

@@ -1,0 +1,1 @@
+"""Request and response models, in Base/Create/Update/Public families per resource."""

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from api.schemas.common import Input, Output
+from domain.definition import JourneyDefinition
+
+
+class JourneyBase(Input):
+    definition: JourneyDefinition
+
+
+class JourneyCreate(JourneyBase):
+    pass
+
+
+class JourneyUpdate(JourneyBase):
+    """Replaces the draft; only while the journey is not active."""
+
+
+class JourneyPublic(Output):
+    id: int
+    name: str
+    status: Literal["draft", "active", "inactive"]
+    active_version: int | None = Field(description="The version new trips run; null unless active")
+    definition: JourneyDefinition = Field(
+        description="The draft (equal to the active version while active)"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class JourneysPublic(Output):
+    data: list[JourneyPublic]
+    count: int
+
+
+class VersionPublic(Output):
+    version: int
+    digest: str
+    definition: JourneyDefinition
+    created_at: datetime
+
+
+class VersionsPublic(Output):
+    data: list[VersionPublic]
+    count: int
+
+
+class DeactivationPublic(Output):
+    journey: JourneyPublic
+    mode: Literal["drain", "cancel"]
+    running_trips: int = Field(description="Trips still running when the request was made")
+    batch_job_id: str | None = Field(
+        description="Temporal batch operation cancelling the running trips (mode=cancel)"
+    )
+
+
+class StepStats(Output):
+    step_id: str
+    type: str
+    waiting: int = Field(description="Relations at this step now")
+    passed: int = Field(description="Trips that reached this step (including those waiting there)")
+
+
+class TripTotals(Output):
+    running: int
+    completed: int
+    cancelled: int
+    failed: int
+
+
+class JourneyStats(Output):
+    journey_id: int
+    version: int | None = Field(description="The version whose steps are listed")
+    steps: list[StepStats]
+    totals: TripTotals
+
+
+class WaitingRelation(Output):
+    relation_id: int
+    trip_id: str
+    journey_version: int
+    since: datetime
+    waiting_until: datetime | None
+
+
+class WaitingRelations(Output):
+    step_id: str
+    data: list[WaitingRelation]
+    count: int
+
+
+class EnrollmentCreate(Input):
+    relation_id: int

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from api.schemas.common import Output
+
+
+class MailMessage(Output):
+    to: str
+    sender: str = Field(serialization_alias="from")
+    subject: str
+    date: datetime | None
+    message_id: str | None
+    text: str | None = Field(description="The plain-text part")
+    html: str | None = Field(description="The HTML part")
+
+
+class MailPublic(Output):
+    data: list[MailMessage]
+    count: int

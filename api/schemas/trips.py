@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from api.schemas.common import Output
+
+
+class TripSummary(Output):
+    id: str
+    journey_id: int
+    journey_version: int
+    relation_id: int
+    number: int = Field(
+        description="1 for a relation's first trip through this journey, then 2, ..."
+    )
+    status: str
+    current_step: str | None
+    waiting_until: datetime | None
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class Passage(Output):
+    seq: int
+    step_id: str
+    type: str
+    entered_at: datetime
+    left_at: datetime | None = Field(description="When the trip went on; null while it is here")
+    outcome: str
+    detail: str = Field(description="What happened and why, e.g. the branch an `if` took")
+    waiting_until: datetime | None
+
+
+class TripPublic(TripSummary):
+    path: list[Passage]
+
+
+class TripsPublic(Output):
+    data: list[TripSummary]
+    count: int

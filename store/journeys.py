@@ -1,0 +1,262 @@
+"""Journeys: an editable draft plus immutable versions frozen at activation.
+
+A trip runs the version that was active when it started; editing needs the journey to
+be inactive, and the next activation freezes a new version (or reuses the latest when
+the draft did not change), so running trips never see their journey change under them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from domain.conditions import groups_mentioned
+from domain.definition import IfStep, JourneyDefinition, SendEmailStep, parse_definition
+from store.errors import Conflict, Invalid, NotFound, Problem
+from store.models import Group, Journey, JourneyVersion, Template, Trip, utcnow
+
+
+class JourneyStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    inactive = "inactive"
+
+
+def _stored(definition: JourneyDefinition) -> dict[str, Any]:
+    return definition.model_dump(mode="json", by_alias=True)
+
+
+def create(session: Session, definition: JourneyDefinition) -> Journey:
+    journey = Journey(
+        name=definition.name, status=JourneyStatus.draft, definition=_stored(definition)
+    )
+    session.add(journey)
+    session.commit()
+    session.refresh(journey)
+    return journey
+
+
+def get(session: Session, journey_id: int) -> Journey:
+    journey = session.get(Journey, journey_id)
+    if journey is None:
+        raise NotFound("journey", journey_id)
+    return journey
+
+
+def list_page(
+    session: Session, *, status: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[Journey], int]:
+    query = select(Journey)
+    counting = select(func.count()).select_from(Journey)
+    if status is not None:
+        query = query.where(col(Journey.status) == status)
+        counting = counting.where(col(Journey.status) == status)
+    rows = session.exec(query.order_by(col(Journey.id)).offset(offset).limit(limit)).all()
+    return list(rows), session.exec(counting).one()
+
+
+def edit_draft(session: Session, journey_id: int, definition: JourneyDefinition) -> Journey:
+    journey = get(session, journey_id)
+    if journey.status == JourneyStatus.active:
+        raise Conflict(f"journey {journey_id} is active: deactivate it before editing")
+    journey.definition = _stored(definition)
+    journey.name = definition.name
+    session.add(journey)
+    session.commit()
+    session.refresh(journey)
+    return journey
+
+
+def delete(session: Session, journey_id: int) -> None:
+    """Only journeys that never ran: trips (and their paths) are kept for good."""
+    journey = get(session, journey_id)
+    if journey.status == JourneyStatus.active:
+        raise Conflict(f"journey {journey_id} is active: deactivate it before deleting")
+    trips = session.exec(
+        select(func.count()).select_from(Trip).where(col(Trip.journey_id) == journey_id)
+    ).one()
+    if trips:
+        raise Conflict(
+            f"journey {journey_id} has {trips} trips whose history is kept: "
+            "deactivate it instead of deleting"
+        )
+    session.delete(journey)
+    session.commit()
+
+
+# --- versions ----------------------------------------------------------------------------
+
+
+def versions(session: Session, journey_id: int) -> list[JourneyVersion]:
+    get(session, journey_id)
+    query = (
+        select(JourneyVersion)
+        .where(col(JourneyVersion.journey_id) == journey_id)
+        .order_by(col(JourneyVersion.version))
+    )
+    return list(session.exec(query).all())
+
+
+def version(session: Session, journey_id: int, number: int) -> JourneyVersion:
+    get(session, journey_id)
+    query = select(JourneyVersion).where(
+        col(JourneyVersion.journey_id) == journey_id, col(JourneyVersion.version) == number
+    )
+    found = session.exec(query).first()
+    if found is None:
+        raise NotFound(f"version of journey {journey_id}", number)
+    return found
+
+
+def latest_version(session: Session, journey_id: int) -> JourneyVersion | None:
+    query = (
+        select(JourneyVersion)
+        .where(col(JourneyVersion.journey_id) == journey_id)
+        .order_by(col(JourneyVersion.version).desc())
+    )
+    return session.exec(query).first()
+
+
+def shown_definition(session: Session, journey: Journey) -> tuple[int | None, JourneyDefinition]:
+    """The definition whose steps an operator looks at: the active version, else the
+    latest frozen one, else the draft (a journey that never ran)."""
+    assert journey.id is not None
+    if journey.active_version is not None:
+        frozen = version(session, journey.id, journey.active_version)
+        return frozen.version, parse_definition(frozen.definition)
+    latest = latest_version(session, journey.id)
+    if latest is not None:
+        return latest.version, parse_definition(latest.definition)
+    return None, parse_definition(journey.definition)
+
+
+def known_step_ids(session: Session, journey: Journey) -> set[str]:
+    """Step ids of the draft and every version: trips may still sit in an older one."""
+    assert journey.id is not None
+    known = {str(step["id"]) for step in journey.definition.get("steps", [])}
+    query = select(JourneyVersion.definition).where(col(JourneyVersion.journey_id) == journey.id)
+    for definition in session.exec(query).all():
+        known.update(str(step["id"]) for step in definition.get("steps", []))
+    return known
+
+
+# --- activation --------------------------------------------------------------------------
+
+
+def activate(session: Session, journey_id: int) -> Journey:
+    """Validate the draft's references, freeze it as a version and make it active."""
+    journey = get(session, journey_id)
+    if journey.status == JourneyStatus.active:
+        raise Conflict(f"journey {journey_id} is already active")
+    definition = parse_definition(journey.definition)
+    problems = reference_problems(session, definition)
+    if problems:
+        raise Invalid(problems)
+
+    digest = definition.digest()
+    latest = latest_version(session, journey_id)
+    if latest is not None and latest.digest == digest:
+        number = latest.version
+    else:
+        number = 1 if latest is None else latest.version + 1
+        session.add(
+            JourneyVersion(
+                journey_id=journey_id,
+                version=number,
+                definition=_stored(definition),
+                digest=digest,
+            )
+        )
+    # Conditional, so two activations at once cannot both win.
+    result = session.exec(
+        update(Journey)
+        .where(col(Journey.id) == journey_id, col(Journey.status) != JourneyStatus.active)
+        .values(status=JourneyStatus.active, active_version=number, updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise Conflict(f"journey {journey_id} is already active")
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"journey {journey_id} was activated at the same time") from None
+    session.refresh(journey)
+    return journey
+
+
+def reference_problems(session: Session, definition: JourneyDefinition) -> list[Problem]:
+    """Templates and groups a definition names that do not exist (yet)."""
+    templates = set(session.exec(select(Template.key)).all())
+    groups = set(session.exec(select(Group.key)).all())
+    problems: list[Problem] = []
+    for index, step in enumerate(definition.steps):
+        if isinstance(step, SendEmailStep) and step.template not in templates:
+            problems.append(
+                Problem(
+                    ("definition", "steps", index, "template"),
+                    f"step '{step.id}': template '{step.template}' does not exist",
+                    "unknown_template",
+                )
+            )
+        if isinstance(step, IfStep):
+            for key in sorted(groups_mentioned(step.condition) - groups):
+                problems.append(
+                    Problem(
+                        ("definition", "steps", index, "condition"),
+                        f"step '{step.id}': group '{key}' does not exist",
+                        "unknown_group",
+                    )
+                )
+    return problems
+
+
+def deactivate(session: Session, journey_id: int) -> Journey:
+    journey = get(session, journey_id)
+    result = session.exec(
+        update(Journey)
+        .where(col(Journey.id) == journey_id, col(Journey.status) == JourneyStatus.active)
+        .values(status=JourneyStatus.inactive, active_version=None, updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise Conflict(f"journey {journey_id} is not active")
+    session.commit()
+    session.refresh(journey)
+    return journey
+
+
+# --- what active journeys depend on ---------------------------------------------------------
+
+
+def _active_definitions(session: Session) -> Iterator[tuple[int, JourneyDefinition]]:
+    query = (
+        select(JourneyVersion.journey_id, JourneyVersion.definition)
+        .join(
+            Journey,
+            (col(Journey.id) == col(JourneyVersion.journey_id))
+            & (col(Journey.active_version) == col(JourneyVersion.version)),
+        )
+        .where(col(Journey.status) == JourneyStatus.active)
+    )
+    for journey_id, definition in session.exec(query).all():
+        yield journey_id, parse_definition(definition)
+
+
+def active_journeys_using_template(session: Session, key: str) -> list[int]:
+    return [jid for jid, d in _active_definitions(session) if key in d.templates()]
+
+
+def active_journeys_using_group(session: Session, key: str) -> list[int]:
+    return [
+        jid
+        for jid, d in _active_definitions(session)
+        if any(
+            isinstance(step, IfStep) and key in groups_mentioned(step.condition) for step in d.steps
+        )
+    ]

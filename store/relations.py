@@ -1,0 +1,67 @@
+"""Relations: the people in the CRM. Deleting one erases the person.
+
+The relation row is the only place their personal data lives; memberships go with it
+(ON DELETE CASCADE) and trips keep only the former id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, delete, select
+
+from store.errors import NotFound
+from store.models import GroupMember, Relation
+
+
+def create(session: Session, fields: Mapping[str, Any]) -> Relation:
+    relation = Relation(**fields)
+    session.add(relation)
+    session.commit()
+    session.refresh(relation)
+    return relation
+
+
+def get(session: Session, relation_id: int) -> Relation:
+    relation = session.get(Relation, relation_id)
+    if relation is None:
+        raise NotFound("relation", relation_id)
+    return relation
+
+
+def exists(session: Session, relation_id: int) -> bool:
+    return session.get(Relation, relation_id) is not None
+
+
+def list_page(
+    session: Session, *, email: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[Relation], int]:
+    query = select(Relation)
+    counting = select(func.count()).select_from(Relation)
+    if email is not None:
+        # Addresses are compared case-insensitively, as mail servers treat the domain.
+        same = func.lower(col(Relation.email)) == email.lower()
+        query = query.where(same)
+        counting = counting.where(same)
+    rows = session.exec(query.order_by(col(Relation.id)).offset(offset).limit(limit)).all()
+    return list(rows), session.exec(counting).one()
+
+
+def update(session: Session, relation_id: int, changes: Mapping[str, Any]) -> Relation:
+    relation = get(session, relation_id)
+    for name, value in changes.items():
+        setattr(relation, name, value)
+    session.add(relation)
+    session.commit()
+    session.refresh(relation)
+    return relation
+
+
+def erase(session: Session, relation_id: int) -> None:
+    relation = get(session, relation_id)
+    # Explicit, so erasure does not depend on the database enforcing the cascade.
+    session.exec(delete(GroupMember).where(col(GroupMember.relation_id) == relation_id))
+    session.delete(relation)
+    session.commit()

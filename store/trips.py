@@ -1,0 +1,204 @@
+"""Trips as support staff and marketers read them: paths, per-step counts, who waits where.
+
+The counts come from our own tables (Temporal's visibility cannot group by step):
+"waiting at X" = running trips whose current step is X; "passed X" = distinct trips
+with a path row for X.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from domain.definition import JourneyDefinition
+from store.errors import NotFound
+from store.models import Trip, TripStep
+
+STATUSES = ("running", "completed", "cancelled", "failed")
+
+
+# --- enrolment's writes --------------------------------------------------------------------
+
+
+def numbers_taken(session: Session, journey_id: int, relation_id: int) -> tuple[int, int]:
+    """(highest trip number so far or 0, how many of those trips are running)."""
+    query = select(
+        func.coalesce(func.max(Trip.number), 0),
+        func.count().filter(col(Trip.status) == "running"),
+    ).where(col(Trip.journey_id) == journey_id, col(Trip.relation_id) == relation_id)
+    highest, running = session.exec(query).one()
+    return int(highest), int(running)
+
+
+def delete_unstarted(session: Session, trip_id: str) -> None:
+    """Remove a trip row whose workflow never started (nothing else refers to it yet)."""
+    trip = session.get(Trip, trip_id)
+    if trip is not None:
+        session.delete(trip)
+        session.commit()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Passage:
+    seq: int
+    step_id: str
+    step_type: str
+    entered_at: datetime
+    left_at: datetime | None
+    outcome: str
+    detail: str
+    waiting_until: datetime | None
+
+
+def get(session: Session, trip_id: str) -> Trip:
+    trip = session.get(Trip, trip_id)
+    if trip is None:
+        raise NotFound("trip", trip_id)
+    return trip
+
+
+def path(session: Session, trip: Trip) -> list[Passage]:
+    """The steps a trip passed, in order; a passage is left when the next one is entered."""
+    rows = session.exec(
+        select(TripStep).where(col(TripStep.trip_id) == trip.id).order_by(col(TripStep.seq))
+    ).all()
+    passages: list[Passage] = []
+    for index, row in enumerate(rows):
+        if index + 1 < len(rows):
+            left_at: datetime | None = rows[index + 1].entered_at
+        else:
+            left_at = trip.ended_at
+        passages.append(
+            Passage(
+                seq=row.seq,
+                step_id=row.step_id,
+                step_type=row.step_type,
+                entered_at=row.entered_at,
+                left_at=left_at,
+                outcome=row.outcome,
+                detail=row.detail,
+                waiting_until=row.waiting_until,
+            )
+        )
+    return passages
+
+
+def of_relation(
+    session: Session, relation_id: int, *, limit: int = 100, offset: int = 0
+) -> tuple[list[Trip], int]:
+    where = col(Trip.relation_id) == relation_id
+    query = (
+        select(Trip)
+        .where(where)
+        .order_by(col(Trip.started_at).desc(), col(Trip.id))
+        .offset(offset)
+        .limit(limit)
+    )
+    total = session.exec(select(func.count()).select_from(Trip).where(where)).one()
+    return list(session.exec(query).all()), total
+
+
+def running_count(session: Session, journey_id: int) -> int:
+    query = (
+        select(func.count())
+        .select_from(Trip)
+        .where(col(Trip.journey_id) == journey_id, col(Trip.status) == "running")
+    )
+    return session.exec(query).one()
+
+
+@dataclass(frozen=True)
+class StepCount:
+    step_id: str
+    step_type: str
+    waiting: int
+    passed: int
+
+
+@dataclass(frozen=True)
+class JourneyCounts:
+    steps: list[StepCount]
+    totals: dict[str, int]
+
+
+def counts(session: Session, journey_id: int, definition: JourneyDefinition) -> JourneyCounts:
+    waiting_rows = session.exec(
+        select(Trip.current_step, func.count())
+        .where(col(Trip.journey_id) == journey_id, col(Trip.status) == "running")
+        .group_by(col(Trip.current_step))
+    ).all()
+    waiting = {step: int(n) for step, n in waiting_rows if step is not None}
+    passed_rows = session.exec(
+        select(TripStep.step_id, func.count(func.distinct(TripStep.trip_id)))
+        .join(Trip, col(Trip.id) == col(TripStep.trip_id))
+        .where(col(Trip.journey_id) == journey_id)
+        .group_by(col(TripStep.step_id))
+    ).all()
+    passed = {step: int(n) for step, n in passed_rows}
+    status_rows = session.exec(
+        select(Trip.status, func.count())
+        .where(col(Trip.journey_id) == journey_id)
+        .group_by(col(Trip.status))
+    ).all()
+    totals = dict.fromkeys(STATUSES, 0)
+    totals.update({status: int(n) for status, n in status_rows})
+    return JourneyCounts(
+        steps=[
+            StepCount(s.id, s.type, waiting.get(s.id, 0), passed.get(s.id, 0))
+            for s in definition.steps
+        ],
+        totals=totals,
+    )
+
+
+@dataclass(frozen=True)
+class Waiting:
+    relation_id: int
+    trip_id: str
+    journey_version: int
+    since: datetime
+    waiting_until: datetime | None
+
+
+def waiting_at(
+    session: Session, journey_id: int, step_id: str, *, limit: int = 100, offset: int = 0
+) -> tuple[list[Waiting], int]:
+    """Relations whose running trip is at `step_id` now, longest waiting first."""
+    entered = (
+        select(TripStep.trip_id, func.max(TripStep.entered_at).label("entered_at"))
+        .where(col(TripStep.step_id) == step_id)
+        .group_by(col(TripStep.trip_id))
+        .subquery()
+    )
+    here = (
+        (col(Trip.journey_id) == journey_id)
+        & (col(Trip.status) == "running")
+        & (col(Trip.current_step) == step_id)
+    )
+    since = func.coalesce(entered.c.entered_at, Trip.started_at)
+    query = (
+        select(Trip, since)
+        .outerjoin(entered, entered.c.trip_id == col(Trip.id))
+        .where(here)
+        .order_by(since, col(Trip.id))
+        .offset(offset)
+        .limit(limit)
+    )
+    total = session.exec(select(func.count()).select_from(Trip).where(here)).one()
+    found = [
+        Waiting(
+            relation_id=trip.relation_id,
+            trip_id=trip.id,
+            journey_version=trip.journey_version,
+            since=at,
+            waiting_until=trip.waiting_until,
+        )
+        for trip, at in session.exec(query).all()
+    ]
+    return found, total

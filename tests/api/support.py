@@ -1,0 +1,118 @@
+"""Helpers for API tests: small builders and bounded polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+T = TypeVar("T")
+
+# For tests of pure request validation or app wiring: the database plays no part, so
+# running them on PostgreSQL as well would only cost time.
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+SEND_ONLY: dict[str, Any] = {
+    "name": "Welcome",
+    "steps": [
+        {"id": "welcome", "type": "send_email", "template": "welcome"},
+        {"id": "end", "type": "exit"},
+    ],
+}
+
+
+def definition(**overrides: Any) -> dict[str, Any]:
+    return {**SEND_ONLY, **overrides}
+
+
+def parked(reentry: str = "never", wait: str = "P7D") -> dict[str, Any]:
+    """A journey whose trips wait (on a Temporal timer) before their only mail."""
+    return {
+        "name": f"Parked {reentry}",
+        "reentry": reentry,
+        "steps": [
+            {"id": "hold", "type": "wait", "duration": wait},
+            {"id": "welcome", "type": "send_email", "template": "welcome"},
+        ],
+    }
+
+
+async def ok(response: Awaitable[httpx.Response], status: int = 200) -> Any:
+    got = await response
+    assert got.status_code == status, f"{got.status_code}: {got.text}"
+    return got.json() if got.content else None
+
+
+async def relation(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {"email": "anna@example.org", "first_name": "Anna", **fields}
+    created: dict[str, Any] = await ok(api.post("/relations", json=body), 201)
+    return created
+
+
+async def template(api: httpx.AsyncClient, key: str = "welcome", **fields: Any) -> dict[str, Any]:
+    body = {
+        "key": key,
+        "subject": "Welcome, {{ relation.first_name }}",
+        "html": "<p>Hello {{ relation.first_name }}, nice to meet you.</p>",
+        **fields,
+    }
+    created: dict[str, Any] = await ok(api.post("/templates", json=body), 201)
+    return created
+
+
+async def active_journey(api: httpx.AsyncClient, spec: dict[str, Any]) -> dict[str, Any]:
+    draft = await ok(api.post("/journeys", json={"definition": spec}), 201)
+    activated: dict[str, Any] = await ok(api.post(f"/journeys/{draft['id']}/activate"))
+    return activated
+
+
+async def enrol(api: httpx.AsyncClient, journey_id: int, relation_id: int) -> dict[str, Any]:
+    trip: dict[str, Any] = await ok(
+        api.post(f"/journeys/{journey_id}/enrollments", json={"relation_id": relation_id}), 201
+    )
+    return trip
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    within: float = 15.0,
+    what: str = "condition",
+) -> T:
+    """Poll until `accept(value)`; fail with the last value after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
+        await asyncio.sleep(0.05)
+
+
+async def trip_when(
+    api: httpx.AsyncClient, trip_id: str, accept: Callable[[dict[str, Any]], bool], what: str
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any]:
+        found: dict[str, Any] = await ok(api.get(f"/trips/{trip_id}"))
+        return found
+
+    return await eventually(probe, accept, what=f"trip {trip_id}: {what}")
+
+
+async def trip_status(api: httpx.AsyncClient, trip_id: str, status: str) -> dict[str, Any]:
+    return await trip_when(api, trip_id, lambda t: t["status"] == status, status)
+
+
+async def trip_waiting(api: httpx.AsyncClient, trip_id: str, step: str) -> dict[str, Any]:
+    return await trip_when(
+        api,
+        trip_id,
+        lambda t: t["current_step"] == step and t["waiting_until"] is not None,
+        f"waiting at {step}",
+    )
