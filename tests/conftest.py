@@ -13,11 +13,21 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from store.db import make_engine
-from tests.support.databases import fresh_database
+from tests.support.databases import fresh_database, postgres_available, postgres_required
 from tests.support.smtp import SmtpSink
 from tests.support.temporal import start_dev_server, start_time_skipping
 from worker.settings import Settings
 from worker.worker import build_smtp_pool, build_worker
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if postgres_available():
+        return "PostgreSQL: reachable, tests run on SQLite and PostgreSQL"
+    if postgres_required():
+        return (
+            "PostgreSQL: NOT reachable and required (REISPLAN_REQUIRE_POSTGRES=1): they will fail"
+        )
+    return "PostgreSQL: NOT reachable: the PostgreSQL variants of the tests will be SKIPPED"
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.contracts import TASK_QUEUE
@@ -17,8 +17,9 @@ class Settings(BaseSettings):
         default=Path(".reisplan"), description="Where `reisplan dev` keeps its files"
     )
     database_url: str = Field(
-        default="sqlite:///.reisplan/reisplan.db",
-        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/reisplan",
+        default="",
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/reisplan; "
+        "default: SQLite file reisplan.db in data_dir",
     )
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
 
     # Set by `reisplan dev`: the local SMTP sink stores mail here and the API shows it.
     mail_sink_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _default_database_in_data_dir(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'reisplan.db'}"
+        return self
 
     max_concurrent_activities: int = 200
     max_concurrent_workflow_tasks: int = 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
@@ -52,4 +53,6 @@ def build_worker(client: Client, engine: Engine, settings: Settings, smtp: SmtpP
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_cached_workflows=settings.max_cached_workflows,
+        # A stopping worker lets in-flight sends finish instead of cancelling them.
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )

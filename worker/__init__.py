@@ -1,0 +1,1 @@
+"""Composition root: settings, Temporal client, worker process and the `reisplan` CLI."""

@@ -1,0 +1,60 @@
+"""The development SMTP sink: accepts every message and keeps it in a Maildir.
+
+`reisplan dev` points the worker's SMTP settings here, and the API's /dev/mail reads the
+same Maildir, so a marketer sees what a journey sent without a real mail server.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import mailbox
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+log = logging.getLogger("reisplan.mail_sink")
+
+
+class MaildirHandler:
+    def __init__(self, directory: Path) -> None:
+        # Maildir(create=True) makes tmp/new/cur only when the top folder is new; another
+        # process (the API) may have made that one already.
+        for sub in ("tmp", "new", "cur"):
+            (directory / sub).mkdir(parents=True, exist_ok=True)
+        self.maildir = mailbox.Maildir(directory, create=False)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content: bytes = envelope.content
+        message = email.message_from_bytes(content, policy=email.policy.default)
+        # Maildir writes to tmp/ and renames into new/: a reader never sees half a message.
+        self.maildir.add(content)
+        log.info("received mail to %s: %s", ", ".join(envelope.rcpt_tos), message["Subject"])
+        return "250 Message accepted for delivery"
+
+
+def serve(host: str, port: int, directory: Path, stop: threading.Event) -> None:
+    """Run the sink until `stop` is set."""
+    # aiosmtpd logs every SMTP command at INFO; one line per message is ours to log.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    controller = Controller(MaildirHandler(directory), hostname=host, port=port)
+    controller.start()
+    log.info("SMTP sink listening on %s:%d, keeping mail in %s", host, port, directory)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        controller.stop()
+        log.info("SMTP sink stopped")
+
+
+def run(host: str, port: int, directory: Path) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    serve(host, port, directory, stop)
+    return 0

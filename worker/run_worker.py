@@ -1,0 +1,56 @@
+"""`reisplan worker`: poll the trip task queue until SIGINT/SIGTERM, then stop gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from store.db import make_engine
+from worker.settings import Settings
+from worker.startup import connect_with_retry, display_url, require_schema_at_head
+from worker.temporal import register_search_attributes
+from worker.worker import build_smtp_pool, build_worker
+
+log = logging.getLogger("reisplan.worker")
+
+TEMPORAL_CONNECT_TIMEOUT = 60.0
+
+
+async def run(settings: Settings) -> int:
+    # Checked before touching Temporal: a wrong schema must fail fast and say why.
+    require_schema_at_head(settings.database_url)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    client = await connect_with_retry(
+        settings.temporal_address, settings.temporal_namespace, TEMPORAL_CONNECT_TIMEOUT
+    )
+    # Idempotent, so every replica may do it; a cluster without them fails every trip.
+    await register_search_attributes(client)
+
+    engine = make_engine(settings.database_url)
+    smtp = build_smtp_pool(settings)
+    try:
+        worker = build_worker(client, engine, settings, smtp)
+        async with worker:
+            log.info(
+                "worker polling task queue %r on Temporal %s (namespace %s); database %s; "
+                "SMTP %s:%d",
+                settings.task_queue,
+                settings.temporal_address,
+                settings.temporal_namespace,
+                display_url(settings.database_url),
+                settings.smtp_host,
+                settings.smtp_port,
+            )
+            await stop.wait()
+            log.info("stopping worker: finishing in-flight tasks")
+    finally:
+        await smtp.close()
+        engine.dispose()
+    log.info("worker stopped")
+    return 0
