@@ -34,8 +34,8 @@ Text = Annotated[str, AfterValidator(_jinja_syntax)]
 
 class TemplateBase(Input):
     name: str = Field(default="", max_length=200)
-    subject: Subject = Field(examples=["Welcome, {{ first_name }}"])
-    html: Body = Field(examples=["<p>Hello {{ first_name }},</p>"])
+    subject: Subject = Field(examples=["Welcome, {{ relation.first_name }}"])
+    html: Body = Field(examples=["<p>Hello {{ relation.first_name }},</p>"])
     text: Text | None = Field(default=None, description="Plain-text part; optional")
 
 

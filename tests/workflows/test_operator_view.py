@@ -46,7 +46,12 @@ async def test_trip_reads_well_in_the_web_ui(
         assert description.typed_search_attributes.get(step) == "wait_week"
         assert await description.static_summary() == f"Welcome new members · relation {relation_id}"
 
-        history = await handle.fetch_history()
+        # The Step attribute changes before the timer is started: wait for the timer.
+        for _ in range(100):
+            history = await handle.fetch_history()
+            if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events):
+                break
+            await asyncio.sleep(0.1)
         summaries = [
             event.user_metadata.summary.data.decode()
             for event in history.events
