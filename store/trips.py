@@ -2,7 +2,7 @@
 
 The counts come from our own tables (Temporal's visibility cannot group by step):
 "waiting at X" = running trips whose current step is X; "passed X" = distinct trips
-with a path row for X.
+that reached X and are no longer there (moved on, or ended at X).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from domain.definition import JourneyDefinition
@@ -137,7 +137,11 @@ def counts(session: Session, journey_id: int, definition: JourneyDefinition) -> 
     passed_rows = session.exec(
         select(TripStep.step_id, func.count(func.distinct(TripStep.trip_id)))
         .join(Trip, col(Trip.id) == col(TripStep.trip_id))
-        .where(col(Trip.journey_id) == journey_id)
+        .where(
+            col(Trip.journey_id) == journey_id,
+            # Still there is "waiting", not "passed".
+            or_(col(Trip.status) != "running", col(Trip.current_step) != col(TripStep.step_id)),
+        )
         .group_by(col(TripStep.step_id))
     ).all()
     passed = {step: int(n) for step, n in passed_rows}
