@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from domain.conditions import Condition
-from domain.definition import JourneyDefinition
+from domain.definition import JourneyDefinition, parse_frozen
 
 TASK_QUEUE = "reisplan-trips"
 
@@ -36,13 +37,28 @@ class _Contract(BaseModel):
 
 
 class TripInput(_Contract):
-    """What a trip workflow starts with: ids and the frozen journey version."""
+    """What a trip workflow starts with: ids and the frozen journey version.
+
+    The definition travels as plain JSON and is parsed by the workflow with
+    `parse_frozen`: decoding it with today's validators on every replay would strand
+    running trips whenever a validation rule gets stricter.
+    """
 
     trip_id: str
     journey_id: int
     journey_version: int
     relation_id: int
-    definition: JourneyDefinition
+    definition: dict[str, Any]
+
+    @field_validator("definition", mode="before")
+    @classmethod
+    def _as_json(cls, value: Any) -> Any:
+        if isinstance(value, JourneyDefinition):
+            return value.model_dump(mode="json", by_alias=True)
+        return value
+
+    def frozen_definition(self) -> JourneyDefinition:
+        return parse_frozen(self.definition)
 
 
 class TripStatus(StrEnum):

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -61,8 +62,8 @@ class TimeWindow(_Model):
     end: LocalTime
 
     @model_validator(mode="after")
-    def _start_before_end(self) -> TimeWindow:
-        if self.start >= self.end:
+    def _start_before_end(self, info: ValidationInfo) -> TimeWindow:
+        if self.start >= self.end and not is_frozen(info):
             raise ValueError("'start' must be before 'end' (windows do not span midnight)")
         return self
 
@@ -134,8 +135,8 @@ class WaitWindowStep(_Linear):
     end: LocalTime
 
     @model_validator(mode="after")
-    def _start_before_end(self) -> WaitWindowStep:
-        if self.start >= self.end:
+    def _start_before_end(self, info: ValidationInfo) -> WaitWindowStep:
+        if self.start >= self.end and not is_frozen(info):
             raise ValueError("'start' must be before 'end' (windows do not span midnight)")
         return self
 
@@ -203,10 +204,11 @@ class JourneyDefinition(_Model):
         return value
 
     @model_validator(mode="after")
-    def _valid_graph(self) -> JourneyDefinition:
+    def _valid_graph(self, info: ValidationInfo) -> JourneyDefinition:
         from domain.graph import validate_graph
 
-        validate_graph(self)
+        if not is_frozen(info):
+            validate_graph(self)
         return self
 
     @property
@@ -232,3 +234,18 @@ class JourneyDefinition(_Model):
 
 def parse_definition(data: Any) -> JourneyDefinition:
     return JourneyDefinition.model_validate(data)
+
+
+# Validation context for a version that was validated when it was frozen at activation.
+# Its trips replay it from Temporal history for as long as they run, so rules that only
+# *refuse* definitions (graph shape, window order) are not applied again: making such a
+# rule stricter later must not strand running trips whose version broke it.
+FROZEN = {"frozen_version": True}
+
+
+def is_frozen(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("frozen_version"))
+
+
+def parse_frozen(data: Any) -> JourneyDefinition:
+    return JourneyDefinition.model_validate(data, context=FROZEN)

@@ -7,12 +7,11 @@ go through the send-ledger activity. Every step passed is written to the trip pa
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -49,7 +48,7 @@ STEP = SearchAttributeKey.for_keyword("Step")
 # Bookkeeping writes retry until the database is back: losing a path row is not an option.
 _BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 _BOOKKEEPING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
-# SMTP 4xx and connection errors retry with backoff for about an hour, then the send is
+# SMTP 4xx and connection errors retry with backoff for about half an hour, then the send is
 # recorded as failed and the trip goes on (a journey must not stall on one mailbox).
 _SENDING_TIMEOUT = timedelta(seconds=30)
 _SENDING_RETRY = RetryPolicy(
@@ -67,7 +66,7 @@ class TripWorkflow:
 
     @workflow.run
     async def run(self, trip: TripInput) -> str:
-        definition = trip.definition
+        definition = trip.frozen_definition()
         seq = 0
         step_id: str | None = definition.steps[0].id
         try:
@@ -84,10 +83,12 @@ class TripWorkflow:
                 workflow.upsert_search_attributes([STEP.value_set(step.id)])
                 self._path.append(step.id)
                 step_id = await self._visit(trip, definition, step, visit)
-        except asyncio.CancelledError:
-            # Deactivated with mode=cancel: close the trip in our store, then let
-            # Temporal mark the workflow cancelled.
-            await self._finish(trip, TripStatus.cancelled)
+        except BaseException as error:
+            # A cancel (deactivate with mode=cancel) arrives as CancelledError during a
+            # timer, or as an ActivityError caused by it during an activity: either way,
+            # close the trip in our store, then let Temporal mark the workflow cancelled.
+            if is_cancelled_exception(error):
+                await self._finish(trip, TripStatus.cancelled)
             raise
         await self._finish(trip, TripStatus.completed)
         return " > ".join(self._path)
@@ -173,6 +174,8 @@ class TripWorkflow:
                 retry_policy=_SENDING_RETRY,
             )
         except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise  # the trip is being cancelled, not the send failing
             cause = error.cause or error
             await self._record(visit, "failed", f"gave up after retries: {cause}")
             return True
