@@ -25,6 +25,7 @@ class SinkHandler:
     messages: list[EmailMessage] = field(default_factory=list)
     # recipient address -> SMTP reply to give at RCPT, e.g. "550 5.1.1 no such user"
     refuse: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # addresses refused so far, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -32,6 +33,7 @@ class SinkHandler:
     ) -> str:
         reply = self.refuse.get(address.lower())
         if reply:
+            self.refused.append(address.lower())
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -7,7 +7,7 @@ server starts at today's date), then the window decides when it goes on.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -46,29 +46,65 @@ def _window_journey(arrive_local: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize(
-    ("arrive_local", "goes_on_utc", "waited"),
-    [
+def _last_sunday(year: int, month: int) -> date:
+    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() - 6) % 7)
+
+
+def _next_change(month: int, today: date) -> date:
+    """The next Amsterdam DST change (last Sunday of March or October) a week or more ahead.
+
+    The time-skipping server starts at today's date, so the cases are built around the
+    next real change instead of a fixed year that would one day lie in the past.
+    """
+    change = _last_sunday(today.year, month)
+    return change if change - today >= timedelta(days=7) else _last_sunday(today.year + 1, month)
+
+
+def _at(day: date, clock: str) -> str:
+    return f"{day.isoformat()}T{clock}"
+
+
+def _utc(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def _case(name: str, today: date) -> tuple[str, datetime, bool]:
+    spring, autumn = _next_change(3, today), _next_change(10, today)
+    tuesday_before = spring - timedelta(days=5)  # still winter time, UTC+1
+    cases = {
         # Tuesday 10:00 CET is inside workdays 9-12: straight on.
-        ("2027-03-23T10:00:00", datetime(2027, 3, 23, 9, 0, tzinfo=UTC), False),
+        "inside": (_at(tuesday_before, "10:00:00"), _utc(tuesday_before, 9), False),
         # Tuesday 07:30 CET: later that morning, 09:00 CET.
-        ("2027-03-23T07:30:00", datetime(2027, 3, 23, 8, 0, tzinfo=UTC), True),
+        "later-same-day": (_at(tuesday_before, "07:30:00"), _utc(tuesday_before, 8), True),
         # Friday 15:00 CET, clocks go forward on Sunday: Monday 09:00 CEST = 07:00 UTC.
-        ("2027-03-26T15:00:00", datetime(2027, 3, 29, 7, 0, tzinfo=UTC), True),
+        "across-spring-forward": (
+            _at(spring - timedelta(days=2), "15:00:00"),
+            _utc(spring + timedelta(days=1), 7),
+            True,
+        ),
         # Friday 18:00 CEST, clocks go back on Sunday: Monday 09:00 CET = 08:00 UTC.
-        ("2027-10-29T18:00:00", datetime(2027, 11, 1, 8, 0, tzinfo=UTC), True),
-    ],
-    ids=["inside", "later-same-day", "across-spring-forward", "across-fall-back"],
+        "across-fall-back": (
+            _at(autumn - timedelta(days=2), "18:00:00"),
+            _utc(autumn + timedelta(days=1), 8),
+            True,
+        ),
+    }
+    return cases[name]
+
+
+@pytest.mark.parametrize(
+    "case", ["inside", "later-same-day", "across-spring-forward", "across-fall-back"]
 )
 async def test_wait_window_goes_on_at_the_next_local_opening(
     time_env: WorkflowEnvironment,
     engine: Engine,
     settings: Settings,
     smtp_sink: SmtpSink,
-    arrive_local: str,
-    goes_on_utc: datetime,
-    waited: bool,
+    case: str,
 ) -> None:
+    today = (await time_env.get_current_time()).date()
+    arrive_local, goes_on_utc, waited = _case(case, today)
     add_template(engine, "call_me", "We will call you", "<p>Soon</p>")
     relation_id = add_relation(engine, email="caller@example.org")
     journey = add_journey(engine, _window_journey(arrive_local))
@@ -92,6 +128,8 @@ async def test_wait_window_goes_on_at_the_next_local_opening(
 async def test_send_waits_for_the_journey_send_window(
     time_env: WorkflowEnvironment, engine: Engine, settings: Settings, smtp_sink: SmtpSink
 ) -> None:
+    spring = _next_change(3, (await time_env.get_current_time()).date())
+    saturday = spring - timedelta(days=1)
     add_template(engine, "news", "Weekly news", "<p>News</p>")
     relation_id = add_relation(engine, email="weekend@example.org")
     journey = add_journey(
@@ -105,18 +143,18 @@ async def test_send_waits_for_the_journey_send_window(
                 "end": "17:00",
             },
             "steps": [
-                {"id": "saturday", "type": "wait_until", "until": "2027-03-27T10:00:00+01:00"},
+                {"id": "saturday", "type": "wait_until", "until": f"{saturday}T10:00:00+01:00"},
                 {"id": "news", "type": "send_email", "template": "news"},
             ],
         },
     )
-    monday_nine = datetime(2027, 3, 29, 7, 0, tzinfo=UTC)  # 09:00 CEST, after the change
+    monday_nine = _utc(spring + timedelta(days=1), 7)  # 09:00 CEST, after the change
 
     async with running_worker(time_env.client, engine, settings):
         handle = await start_trip(
             time_env.client, engine, settings.task_queue, journey, relation_id
         )
-        sunday = datetime(2027, 3, 28, 12, 0, tzinfo=UTC)
+        sunday = _utc(spring, 12)
         await time_env.sleep(sunday - await time_env.get_current_time())
         await asyncio.sleep(0.5)
         waiting = path_of(engine, handle.id)[-1]
