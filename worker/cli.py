@@ -112,7 +112,10 @@ def describe_definition_errors(data: Any, error: ValidationError) -> list[str]:
     for item in error.errors():
         if item["type"] == "journey_graph":
             for issue in item["ctx"]["issues"]:
-                problems.append(f"{_where(data, tuple(issue['loc']))}: {issue['msg']}")
+                # Graph messages already start with "step 'x': ..."; only add the field.
+                where = _where(data, tuple(issue["loc"]))
+                field = where.split(" ", 2)[2] if where.count(" ") >= 2 else ""
+                problems.append(f"{field}: {issue['msg']}" if field else issue["msg"])
         else:
             problems.append(f"{_where(data, tuple(item['loc']))}: {item['msg']}")
     return problems

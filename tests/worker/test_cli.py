@@ -90,7 +90,8 @@ def test_journey_validate_names_the_step_and_field(tmp_path: Path) -> None:
     )
     result = run_cli("journey", "validate", str(graph), env=cli_env(tmp_path), cwd=tmp_path)
     assert result.returncode == 1
-    assert "step 'b' target: step 'b': target refers to unknown step 'nowhere'" in result.stdout
+    assert "target: step 'b': target refers to unknown step 'nowhere'" in result.stdout
+    assert "step 'b' target: step 'b'" not in result.stdout  # the step is named once
 
     good = tmp_path / "good.yaml"
     good.write_text(broken.read_text().replace("seven days", "P7D"))
