@@ -1,0 +1,1 @@
+"""Throughput and latency harnesses; figures in benchmarks/README.md."""
