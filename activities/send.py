@@ -3,15 +3,21 @@
 The send ledger (`store.ledger`) is claimed before anything else and marked
 `transmitting` right before the SMTP DATA command, so every retry (or a second worker
 running the same attempt) can tell "not sent yet" from "sent" from "nobody can know".
-Database work runs in threads; the event loop only talks SMTP.
+Database work runs in threads; the event loop only talks SMTP. A send stopped (by the SMTP
+timeout or a cancellation) while marking the row `transmitting` still waits for that
+write and gives the row back to `claimed`: DATA never began, so the retry must send.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -32,6 +38,7 @@ NO_ADDRESS = "no email address"
 NO_CONSENT = "no email consent"
 BAD_ADDRESS = "invalid email address"
 _POLL = 0.2
+_log = logging.getLogger(__name__)
 # Anything shaped like an address in a server reply is the relation's personal data.
 _ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 
@@ -56,6 +63,18 @@ class _ClaimLost(Exception):
 
 def _scrub(text: str) -> str:
     return _ADDRESS.sub("<address>", text)
+
+
+async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to completion even if this task is cancelled again meanwhile: the
+    caller is already on its way out with a cancellation and re-raises that one."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        # asyncio.wait never cancels what it waits for, and does not raise its errors.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        _log.warning("giving back a send claim failed", exc_info=task.exception())
 
 
 class SendActivities:
@@ -147,8 +166,24 @@ class SendActivities:
         return _Prepared(recipient=to.addr_spec, payload=message.as_bytes())
 
     async def _transmit(self, key: str, prepared: _Prepared) -> SendEmailResult:
+        stopped_in_ledger = False
+
         async def point_of_no_return() -> None:
-            if not await asyncio.to_thread(ledger.start_transmitting, self._engine, key):
+            nonlocal stopped_in_ledger
+            write = asyncio.ensure_future(
+                asyncio.to_thread(ledger.start_transmitting, self._engine, key)
+            )
+            try:
+                moved = await asyncio.shield(write)
+            except asyncio.CancelledError:
+                # The SMTP timeout (or a cancellation) struck while the database was slow.
+                # The write goes on in its thread regardless; a row it leaves `transmitting`
+                # would read as "maybe sent" to the retry, and the mail would never go.
+                # We are still before DATA, so a row we moved is ours to give back.
+                stopped_in_ledger = True
+                await _to_the_end(self._give_back(write, key))
+                raise
+            if not moved:
                 raise _ClaimLost
 
         try:
@@ -173,6 +208,12 @@ class SendActivities:
                 type="SmtpTemporaryFailure",
             ) from None
         except SmtpUnavailable as error:
+            if stopped_in_ledger:
+                raise ApplicationError(
+                    "the send ledger was slower than the SMTP timeout; nothing was sent, "
+                    "will retry",
+                    type="SendLedgerSlow",
+                ) from None
             raise ApplicationError(
                 f"SMTP relay unavailable, will retry: {error}", type="SmtpUnavailable"
             ) from None
@@ -185,6 +226,18 @@ class SendActivities:
             )
         # We know it went out, even if an impatient attempt meanwhile said "uncertain".
         return await self._settle(key, ledger.SENT, "", (ledger.TRANSMITTING, ledger.UNCERTAIN))
+
+    async def _give_back(self, write: asyncio.Future[bool], key: str) -> None:
+        """transmitting -> claimed, only if our own write moved the row: a row another
+        attempt moved may be in DATA right now, and one whose write failed cannot be
+        known to be ours; both are left for the lease to settle (never send twice)."""
+        try:
+            moved = await write
+        except Exception:
+            _log.warning("send %s: marking it transmitting failed after a stop", key)
+            return
+        if moved and not await asyncio.to_thread(ledger.release, self._engine, key):
+            _log.warning("send %s: settled by another attempt before release", key)
 
     async def _settled(self, entry: ledger.LedgerEntry) -> SendEmailResult | None:
         """The recorded result, or None when the row is `claimed` (ours to send).

@@ -3,21 +3,28 @@
 Templates are written by users, so they run in Jinja2's immutable sandbox; an undefined
 variable is an error rather than an empty string (a mail saying "Dear ," is worse than
 no mail); output is capped because the sandbox does not stop `{{ 'a' * 10**9 }}`.
+
+A render error ends up in the send ledger, the trip's path, Temporal history and the
+UI, so its message holds only what the template author wrote (template key, part, line,
+error type, a variable name spelled in the template), never the exception's own text:
+Python builds that from the values involved, which are the relation's data.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
-from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 MAX_RENDERED_CHARS = 1_000_000
 _MAX_EXPONENT = 1_000
@@ -44,16 +51,35 @@ class RenderedMail:
     text: str
 
 
-class _Undefined(StrictUndefined):
-    """Names the missing field in words a template author understands."""
+class _Missing(UndefinedError):
+    """An undefined value, with the name it was looked up by kept off the message: that
+    name may come from the data (`{{ prices[relation.city] }}`)."""
 
+    def __init__(self, message: str | None = None, *, name: object, owned: bool) -> None:
+        super().__init__("undefined value")
+        self.name = name
+        self.owned = owned  # looked up in something (`relation.x`), not a top-level name
+
+
+class _Undefined(StrictUndefined):
     __slots__ = ()
 
-    @property
-    def _undefined_message(self) -> str:
-        if isinstance(self._undefined_obj, Mapping) and isinstance(self._undefined_name, str):
-            return f"no field {self._undefined_name!r}"
-        return str(super()._undefined_message)
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = missing,
+        name: str | None = None,
+        exc: type[TemplateRuntimeError] = UndefinedError,
+    ) -> None:
+        if exc is UndefinedError:
+            # Jinja raises `exc(message)`; the partial adds what the message must not hold.
+            missing_value = functools.partial(_Missing, name=name, owned=obj is not missing)
+            exc = cast("type[TemplateRuntimeError]", missing_value)
+        super().__init__(hint, obj, name, exc)
+
+
+class _TooLarge(SecurityError):
+    """One of our size limits; its message is ours, not built from data."""
 
 
 class _Environment(ImmutableSandboxedEnvironment):
@@ -72,17 +98,24 @@ class _Environment(ImmutableSandboxedEnvironment):
                     and isinstance(count, int)
                     and len(sized) * count > self._max_chars
                 ):
-                    raise SecurityError("repetition result too large")
+                    raise _TooLarge("repetition result too large")
         if operator == "**" and isinstance(right, int) and right > _MAX_EXPONENT:
-            raise SecurityError("exponent too large")
+            raise _TooLarge("exponent too large")
         return super().call_binop(context, operator, left, right)
 
 
 @dataclass(frozen=True)
+class _Part:
+    template: Template
+    # Names spelled in this part's source; only these may appear in an error message.
+    written: frozenset[object]
+
+
+@dataclass(frozen=True)
 class _Compiled:
-    subject: Template
-    html: Template
-    text: Template | None
+    subject: _Part
+    html: _Part
+    text: _Part | None
 
 
 class Renderer:
@@ -132,39 +165,87 @@ class Renderer:
         return compiled
 
     @staticmethod
-    def _compile(key: str, part: str, env: _Environment, body: str) -> Template:
+    def _compile(key: str, part: str, env: _Environment, body: str) -> _Part:
         try:
-            return env.from_string(body)
+            tree = env.parse(body)
+            return _Part(template=env.from_string(tree), written=_written_names(tree))
         except TemplateSyntaxError as error:
+            # Compiling sees only the template, so Jinja's message quotes only its source.
             raise RenderError(
-                f"template '{key}' ({part}): syntax error on line {error.lineno}: {error.message}"
+                f"{_where(key, part, error.lineno)}: syntax error: {error.message}"
             ) from None
 
     def _run(
-        self, key: str, part: str, template: Template, context: Mapping[str, Any], budget: list[int]
+        self, key: str, name: str, part: _Part, context: Mapping[str, Any], budget: list[int]
     ) -> str:
         chunks: list[str] = []
         try:
             # Streamed, so an endless loop of output stops at the cap instead of at OOM.
-            for chunk in template.generate(context):
+            for chunk in part.template.generate(context):
                 budget[0] -= len(chunk)
                 if budget[0] < 0:
                     raise RenderError(
-                        f"template '{key}' ({part}): output larger than "
+                        f"template '{key}' ({name}): output larger than "
                         f"{self._max_chars:,} characters"
                     )
                 chunks.append(chunk)
         except RenderError:
             raise
-        except TemplateError as error:
-            kind = "undefined variable" if isinstance(error, UndefinedError) else "error"
-            problem = error.message or type(error).__name__
-            raise RenderError(f"template '{key}' ({part}): {kind}: {problem}") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as error:
-            raise RenderError(
-                f"template '{key}' ({part}): {type(error).__name__}: {error}"
-            ) from None
+        except Exception as error:
+            # Any exception: a template can make Python raise almost anything (RecursionError
+            # from a macro calling itself, UnicodeEncodeError from `.encode`, ...).
+            where = _where(key, name, _template_line(error))
+            raise RenderError(f"{where}: {_problem(error, part.written)}") from None
         return "".join(chunks)
+
+
+def _written_names(tree: nodes.Template) -> frozenset[object]:
+    """Variable and field names as spelled in the source: `customer`, `relation.plan`,
+    `relation['plan']`; not a key computed by an expression."""
+    names: set[object] = {node.name for node in tree.find_all(nodes.Name)}
+    names.update(node.attr for node in tree.find_all(nodes.Getattr))
+    names.update(
+        node.arg.value for node in tree.find_all(nodes.Getitem) if isinstance(node.arg, nodes.Const)
+    )
+    return frozenset(names)
+
+
+def _is_written(name: object, written: frozenset[object]) -> bool:
+    try:
+        return name in written
+    except TypeError:  # an unhashable key, so certainly computed
+        return False
+
+
+def _where(key: str, part: str, line: int | None) -> str:
+    return f"template '{key}' ({part})" + (f", line {line}" if line else "")
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The innermost template line of the failure: Jinja rewrites the traceback so that
+    frames of template code carry the template's own line numbers."""
+    line = None
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename == "<template>":
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
+
+
+def _problem(error: Exception, written: frozenset[object]) -> str:
+    if isinstance(error, _Missing):
+        if not _is_written(error.name, written):
+            return "undefined variable (looked up by a computed name, not shown)"
+        if error.owned:
+            kind = "field" if isinstance(error.name, str) else "item"
+            return f"undefined variable: no {kind} {error.name!r}"
+        return f"undefined variable {error.name!r}"
+    if isinstance(error, _TooLarge):
+        return str(error)
+    if isinstance(error, SecurityError):
+        return "SecurityError: not allowed in a template"
+    return f"{type(error).__name__} (its message is not shown: it may hold relation data)"
 
 
 # --- a plain-text part from HTML --------------------------------------------------------

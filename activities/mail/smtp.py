@@ -140,7 +140,11 @@ class SmtpPool:
     ) -> None:
         """Run one mail transaction. `before_data` runs after the recipient is accepted and
         right before DATA (the send ledger marks the point of no return there); if it
-        raises, the transaction is reset and its exception propagates."""
+        raises, the transaction is reset and its exception propagates.
+
+        `before_data` runs inside the send's timeout. When the timeout strikes while it
+        runs, it sees a cancellation and must settle its own effects before re-raising
+        it; the send then fails as `SmtpUnavailable`, since DATA never began."""
         async with self._slot() as slot:
             progress = _Progress()
             try:

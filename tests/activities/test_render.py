@@ -38,13 +38,58 @@ def test_a_subject_stays_on_one_line() -> None:
 
 
 def test_a_syntax_error_names_template_part_and_line() -> None:
-    with pytest.raises(RenderError, match=r"template 'welcome' \(html\): syntax error on line 2"):
+    with pytest.raises(RenderError, match=r"template 'welcome' \(html\), line 2: syntax error"):
         Renderer().render(_source("<p>\n{{ relation.first_name </p>"), CONTEXT)
 
 
 def test_an_unknown_top_level_variable_is_named() -> None:
-    with pytest.raises(RenderError, match="undefined variable: 'customer' is undefined"):
+    with pytest.raises(
+        RenderError, match=r"^template 'welcome' \(html\), line 1: undefined variable 'customer'$"
+    ):
         Renderer().render(_source("{{ customer.name }}"), CONTEXT)
+
+
+def test_an_unknown_field_is_named_with_its_part_and_line() -> None:
+    with pytest.raises(
+        RenderError,
+        match=r"^template 'welcome' \(text\), line 3: undefined variable: no field 'colour'$",
+    ):
+        Renderer().render(
+            _source("<p/>", text="Dear {{ relation.first_name }},\n\nyour {{ relation.colour }}"),
+            CONTEXT,
+        )
+
+
+# Values a template can drag into Python's error text; none may reach the message, which
+# is stored in the ledger, the trip's path, Temporal history and the UI.
+PERSONAL = {
+    "relation": {
+        "first_name": "Zoë",
+        "email": "zoe@example.org",
+        "city": "Utrecht",
+        "tags": ["vip"],
+    }
+}
+SECRETS = ("Zoë", "\\xeb", "\xeb", "zoe@example.org", "Utrecht")
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("relation[relation.city]", "undefined variable (looked up by a computed name"),
+        ("relation.tags | attr(relation.email)", "undefined variable (looked up by a computed"),
+        ("relation.first_name.encode('ascii')", "UnicodeEncodeError"),
+        ("relation.tags.index(relation.city)", "ValueError"),
+        ("relation.tags | map(relation.city) | list", "TemplateRuntimeError"),
+    ],
+)
+def test_an_error_never_quotes_the_relations_data(expression: str, problem: str) -> None:
+    with pytest.raises(RenderError) as raised:
+        Renderer().render(_source(f"<p>Hello</p>\n<p>{{{{ {expression} }}}}</p>"), PERSONAL)
+    message = str(raised.value)
+    assert [secret for secret in SECRETS if secret in message] == []
+    # What the author needs to find the mistake is still there.
+    assert message.startswith(f"template 'welcome' (html), line 2: {problem}")
 
 
 def test_the_sandbox_blocks_attribute_escapes() -> None:

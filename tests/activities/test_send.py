@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -364,6 +370,32 @@ async def test_an_undefined_template_variable_fails_the_send_with_the_field_name
     assert (step.outcome, step.detail) == ("failed", result.detail)
 
 
+@pytest.mark.parametrize(
+    ("subject", "html", "where"),
+    [
+        ("Hi", "<p>Hello</p>\n<p>{{ relation[relation.city] }}</p>", "(html), line 2"),
+        ("Hi {{ relation.first_name.encode('ascii') }}", "<p>Hello</p>", "(subject), line 1"),
+    ],
+)
+async def test_a_failed_render_records_no_relation_data(
+    engine: Engine, pool: SmtpPool, smtp_sink: SmtpSink, subject: str, html: str, where: str
+) -> None:
+    seeded = seed_trip(
+        engine, email="zoe@example.org", first_name="Zoë", custom={"city": "Utrecht"}
+    )
+    add_template(engine, "broken", subject, html)
+    result = await _send(make_sender(engine, pool), _input(seeded, template="broken"))
+
+    assert result.status is SendStatus.failed
+    assert smtp_sink.messages == []
+    [row] = sends(engine, seeded.trip_id)
+    [step] = path(engine, seeded.trip_id)
+    # Temporal history (the result), the ledger and the trip's path shown in the UI.
+    assert row.detail == step.detail == result.detail
+    assert [v for v in ("Utrecht", "Zoë", "\\xeb", "zoe@") if v in result.detail] == []
+    assert result.detail.startswith(f"template 'broken' {where}: ")
+
+
 async def test_a_missing_template_fails_the_send(
     engine: Engine, pool: SmtpPool, smtp_sink: SmtpSink
 ) -> None:
@@ -409,3 +441,102 @@ async def test_a_text_part_in_the_template_is_used_unescaped(
     assert message["Subject"] == "For Jan & Piet"
     assert _part(message, "plain").startswith("Dear Jan & Piet,\nwelcome.")
     assert "Jan &amp; Piet" in _part(message, "html")
+
+
+class _LockAtRecipient(SinkHandler):
+    """Accepts the first recipient only once another connection holds a write lock on
+    the send ledger row, and keeps that lock for `hold` seconds: the database is slow at
+    the very moment the send marks the row `transmitting`."""
+
+    def __init__(self, engine: Engine, key: str, hold: float) -> None:
+        super().__init__()
+        self._engine = engine
+        self._key = key
+        self._hold = hold
+        self.holder: threading.Thread | None = None
+
+    def _lock(self, locked: threading.Event) -> None:
+        with self._engine.begin() as conn:
+            # An UPDATE takes SQLite's write lock and PostgreSQL's row lock alike.
+            conn.execute(
+                update(Send).where(col(Send.key) == self._key).values(detail=col(Send.detail))
+            )
+            locked.set()
+            time.sleep(self._hold)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.holder is None:
+            locked = threading.Event()
+            self.holder = threading.Thread(target=self._lock, args=(locked,))
+            self.holder.start()
+            locked.wait()
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+    async def lock_released(self) -> None:
+        assert self.holder is not None
+        await asyncio.to_thread(self.holder.join)
+        # Temporal retries after a backoff (1 s by default); a write still pending from
+        # the first attempt has landed by then.
+        await asyncio.sleep(0.5)
+
+
+@asynccontextmanager
+async def _slow_ledger(
+    engine: Engine, seeded: Seeded, *, hold: float, smtp_timeout: float
+) -> AsyncIterator[tuple[_LockAtRecipient, SendActivities]]:
+    handler = _LockAtRecipient(engine, ledger.send_key(seeded.trip_id, "welcome"), hold)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    smtp = SmtpPool(host="127.0.0.1", port=controller.port, size=1, timeout=smtp_timeout)
+    try:
+        yield handler, make_sender(engine, smtp)
+    finally:
+        await smtp.close()
+        controller.stop()
+
+
+async def test_a_ledger_write_slower_than_the_smtp_timeout_is_retried_and_sent_once(
+    any_engine: Engine,
+) -> None:
+    seeded = _welcome(any_engine)
+    async with _slow_ledger(any_engine, seeded, hold=2.0, smtp_timeout=1.0) as (handler, sender):
+        with pytest.raises(ApplicationError) as raised:
+            await _send(sender, _input(seeded))
+        await handler.lock_released()
+        # The timeout struck before DATA: nothing went out, and the claim is back.
+        assert not raised.value.non_retryable
+        assert "nothing was sent, will retry" in str(raised.value)
+        assert handler.messages == []
+        assert sends(any_engine, seeded.trip_id)[0].status == "claimed"
+        result = await _send(sender, _input(seeded))
+
+    assert result.status is SendStatus.sent
+    assert len(handler.messages) == 1
+    [row] = sends(any_engine, seeded.trip_id)
+    assert row.status == "sent"
+    assert [r.outcome for r in path(any_engine, seeded.trip_id)] == ["sent"]
+
+
+async def test_a_send_cancelled_while_the_ledger_write_waits_is_sent_by_the_retry(
+    any_engine: Engine,
+) -> None:
+    seeded = _welcome(any_engine)
+    async with _slow_ledger(any_engine, seeded, hold=1.5, smtp_timeout=5.0) as (handler, sender):
+        env = ActivityEnvironment()
+        attempt = asyncio.ensure_future(env.run(sender.send_email, _input(seeded)))
+        while handler.holder is None:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # the send is now waiting for the locked row
+        env.cancel()  # e.g. the worker shuts down
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        await handler.lock_released()
+        assert handler.messages == []
+        assert sends(any_engine, seeded.trip_id)[0].status == "claimed"
+        result = await _send(sender, _input(seeded))
+
+    assert result.status is SendStatus.sent
+    assert len(handler.messages) == 1
+    assert sends(any_engine, seeded.trip_id)[0].status == "sent"
