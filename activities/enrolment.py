@@ -4,13 +4,13 @@ Used by the API's manual add now and by trigger workflows later. The re-entry se
 is enforced twice: in our store (a unique trip number per journey and relation, which
 outlives Temporal's retention) and by Temporal's workflow-id policies, so a duplicate
 trigger can never start a second trip. Nothing is left half-written: a trip row whose
-workflow did not start is removed again.
+workflow surely did not start is removed again, and a trip whose journey was deactivated
+while it was being started is cancelled again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.contracts import TripInput, TripStatus
 from domain.definition import (
@@ -103,6 +104,7 @@ async def enrol(
     except BaseException:
         await asyncio.shield(_settle(client, engine, trip.id))
         raise
+    await _withdraw_if_deactivated(client, engine, trip)
     return trip
 
 
@@ -169,11 +171,62 @@ def _forget(engine: Engine, trip_id: str) -> None:
 
 
 async def _settle(client: Client, engine: Engine, trip_id: str) -> None:
-    """After an unclear failure: keep the row only if the workflow did start."""
-    with contextlib.suppress(Exception):
+    """After an unclear start failure: remove the row only if Temporal says the workflow
+    does not exist.
+
+    When we cannot tell (describing fails too, say Temporal is unreachable) the row stays:
+    a workflow that did start but has no row would run unseen by the statistics and the
+    re-entry rule, and record its path nowhere; a row without a workflow only shows one
+    trip as running that is not. The caller gets the start error (503) either way.
+    """
+    try:
         await client.get_workflow_handle(trip_id).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            await asyncio.to_thread(_forget, engine, trip_id)
+    except Exception:
+        return  # we cannot tell: the row stays (see above)
+
+
+async def _withdraw_if_deactivated(client: Client, engine: Engine, trip: Trip) -> None:
+    """Cancel a trip whose journey stopped admitting relations while it was being started.
+
+    `_reserve` saw the journey active, but a deactivation may land before the workflow
+    exists: it counts our row as running, yet a `cancel` batch selects workflows in
+    Temporal, where ours is not yet, and a `drain` would let a trip in after entry closed.
+    Either way no trip may start once the journey is inactive, so we look again now
+    that the workflow exists (a deactivation from here on finds it) and, if the journey
+    is no longer active on the version we started, cancel the trip, close its row and
+    refuse the enrolment. If Temporal refuses the cancellation, the error (503) says so
+    and `deactivate?mode=cancel` can be repeated to stop the trip.
+    """
+    if await asyncio.to_thread(_still_admits, engine, trip):
         return
-    await asyncio.to_thread(_forget, engine, trip_id)
+    try:
+        await client.get_workflow_handle(trip.id).cancel()
+    except RPCError as error:
+        # Not found: the workflow already ended (a batch cancelled it, or it was short).
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+    await asyncio.to_thread(_close_withdrawn, engine, trip.id)
+    raise EnrolmentConflict(
+        f"journey {trip.journey_id} was deactivated while relation {trip.relation_id} "
+        f"was being enrolled: trip {trip.id} was cancelled"
+    )
+
+
+def _still_admits(engine: Engine, trip: Trip) -> bool:
+    with Session(engine) as session:
+        journey = journeys.get(session, trip.journey_id)
+        return (
+            journey.status == journeys.JourneyStatus.active
+            and journey.active_version == trip.journey_version
+        )
+
+
+def _close_withdrawn(engine: Engine, trip_id: str) -> None:
+    with Session(engine) as session:
+        trips.close_cancelled(session, trip_id, ended_at=utcnow())
 
 
 def describe_steps(definition: JourneyDefinition) -> str:

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi import Path as PathParameter
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
+
+from api.schemas.common import MAX_ID, MAX_OFFSET
 
 
 def get_engine(request: Request) -> Engine:
@@ -44,4 +47,5 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 TaskQueueDep = Annotated[str, Depends(get_task_queue)]
 MailSinkDirDep = Annotated[Path | None, Depends(get_mail_sink_dir)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items")]
-Offset = Annotated[int, Query(ge=0, description="Skip this many items")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many items")]
+IdPath = Annotated[int, PathParameter(ge=1, le=MAX_ID)]

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from temporalio.service import RPCError
 
 from store.errors import Conflict, Invalid, NotFound
@@ -22,6 +22,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(Conflict, _conflict)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, _integrity)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _data_error)  # type: ignore[arg-type]
     app.add_exception_handler(Invalid, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _request_invalid)  # type: ignore[arg-type]
     app.add_exception_handler(RPCError, _temporal_unavailable)  # type: ignore[arg-type]
@@ -42,8 +43,27 @@ async def _integrity(_request: Request, _error: IntegrityError) -> JSONResponse:
     )
 
 
+async def _data_error(_request: Request, _error: DataError) -> JSONResponse:
+    # Bodies are checked by the schemas; this catches what reaches the database from
+    # elsewhere (a query parameter with a NUL character, say): the input, not a bug.
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": [
+                {
+                    "type": "data_error",
+                    "loc": ["query"],
+                    "msg": "a value cannot be stored or compared by the database "
+                    "(for example a NUL character)",
+                }
+            ]
+        },
+    )
+
+
 async def _temporal_unavailable(_request: Request, error: RPCError) -> JSONResponse:
-    # Nothing was half-written (enrolment removes its trip row); the caller may retry.
+    # The caller may retry: enrolment removed its trip row unless the workflow may have
+    # started, in which case the kept row makes a retry respect the re-entry setting.
     return JSONResponse(
         status_code=503, content={"detail": f"Temporal did not accept the request: {error.message}"}
     )

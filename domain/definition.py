@@ -192,7 +192,9 @@ class JourneyDefinition(_Model):
         default=None, description="When mail may go out; sends outside it wait for it"
     )
     triggers: list[Trigger] = Field(default_factory=lambda: [ManualTrigger(type="manual")])
-    steps: list[Step] = Field(min_length=1)
+    # A bound on the work validation and the workflow do per definition; far beyond any
+    # journey a marketer draws.
+    steps: list[Step] = Field(min_length=1, max_length=500)
 
     @field_validator("timezone")
     @classmethod

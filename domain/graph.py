@@ -135,29 +135,28 @@ def _field_to(definition: JourneyDefinition, source: str, target: str) -> str:
 
 
 def _find_cycle(edges: dict[str, list[str]], order: list[str]) -> list[str] | None:
+    """Depth-first search with an explicit stack: a long chain of steps must not hit
+    Python's recursion limit. Visits in the same order a recursive search would."""
     white, grey, black = 0, 1, 2
-    colour = {node: white for node in order}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        colour[node] = grey
-        stack.append(node)
-        for target in edges[node]:
-            if colour[target] == grey:
-                return [*stack[stack.index(target) :], target]
-            if colour[target] == white:
-                found = visit(target)
-                if found:
-                    return found
-        stack.pop()
-        colour[node] = black
-        return None
-
-    for node in order:
-        if colour[node] == white:
-            found = visit(node)
-            if found:
-                return found
+    colour = dict.fromkeys(order, white)
+    for root in order:
+        if colour[root] != white:
+            continue
+        colour[root] = grey
+        path = [root]
+        pending = [iter(edges[root])]
+        while pending:
+            for target in pending[-1]:
+                if colour[target] == grey:
+                    return [*path[path.index(target) :], target]
+                if colour[target] == white:
+                    colour[target] = grey
+                    path.append(target)
+                    pending.append(iter(edges[target]))
+                    break
+            else:
+                colour[path.pop()] = black
+                pending.pop()
     return None
 
 

@@ -46,9 +46,11 @@ def member_count(session: Session, group_id: int) -> int:
 
 def delete(session: Session, key: str) -> None:
     group = get(session, key)
-    using = journeys.active_journeys_using_group(session, key)
+    using = journeys.journeys_using_group(session, key)
     if using:
-        raise Conflict(f"group '{key}' is used by active journeys {using}")
+        raise Conflict(
+            f"group '{key}' is used by journeys {using} (active, or with trips still running)"
+        )
     session.delete(group)
     session.commit()
 

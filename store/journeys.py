@@ -11,12 +11,18 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from domain.conditions import groups_mentioned
-from domain.definition import IfStep, JourneyDefinition, SendEmailStep, parse_definition
+from domain.definition import (
+    IfStep,
+    JourneyDefinition,
+    SendEmailStep,
+    parse_definition,
+    parse_frozen,
+)
 from store.errors import Conflict, Invalid, NotFound, Problem
 from store.models import Group, Journey, JourneyVersion, Template, Trip, utcnow
 
@@ -231,32 +237,43 @@ def deactivate(session: Session, journey_id: int) -> Journey:
     return journey
 
 
-# --- what active journeys depend on ---------------------------------------------------------
+# --- what journeys in use depend on -------------------------------------------------------
 
 
-def _active_definitions(session: Session) -> Iterator[tuple[int, JourneyDefinition]]:
-    query = (
-        select(JourneyVersion.journey_id, JourneyVersion.definition)
-        .join(
-            Journey,
-            (col(Journey.id) == col(JourneyVersion.journey_id))
-            & (col(Journey.active_version) == col(JourneyVersion.version)),
-        )
-        .where(col(Journey.status) == JourneyStatus.active)
+def _definitions_in_use(session: Session) -> Iterator[tuple[int, JourneyDefinition]]:
+    """Active versions, and the versions running trips still follow: a drained journey
+    is inactive, yet its trips go on to send its templates and check its groups."""
+    active = (
+        (col(Journey.id) == col(JourneyVersion.journey_id))
+        & (col(Journey.active_version) == col(JourneyVersion.version))
+        & (col(Journey.status) == JourneyStatus.active)
+    )
+    running = (
+        (col(Trip.journey_id) == col(JourneyVersion.journey_id))
+        & (col(Trip.journey_version) == col(JourneyVersion.version))
+        & (col(Trip.status) == "running")
+    )
+    query = select(JourneyVersion.journey_id, JourneyVersion.definition).where(
+        or_(exists().where(active), exists().where(running))
     )
     for journey_id, definition in session.exec(query).all():
-        yield journey_id, parse_definition(definition)
+        yield journey_id, parse_frozen(definition)
 
 
-def active_journeys_using_template(session: Session, key: str) -> list[int]:
-    return [jid for jid, d in _active_definitions(session) if key in d.templates()]
+def journeys_using_template(session: Session, key: str) -> list[int]:
+    """Journeys that send template `key` now or may still: active, or with running trips."""
+    return sorted({jid for jid, d in _definitions_in_use(session) if key in d.templates()})
 
 
-def active_journeys_using_group(session: Session, key: str) -> list[int]:
-    return [
-        jid
-        for jid, d in _active_definitions(session)
-        if any(
-            isinstance(step, IfStep) and key in groups_mentioned(step.condition) for step in d.steps
-        )
-    ]
+def journeys_using_group(session: Session, key: str) -> list[int]:
+    """Journeys whose conditions check group `key`: active, or with running trips."""
+    return sorted(
+        {
+            jid
+            for jid, d in _definitions_in_use(session)
+            if any(
+                isinstance(step, IfStep) and key in groups_mentioned(step.condition)
+                for step in d.steps
+            )
+        }
+    )

@@ -105,6 +105,9 @@ class Trip(SQLModel, table=True):
     number: int
     status: str = Field(default="running", max_length=16, index=True)
     current_step: str | None = Field(default=None, max_length=64)
+    # The seq of the passage that set current_step: a late write from an earlier
+    # passage (a timed-out attempt finishing after its retry) must not move it back.
+    current_seq: int = 0
     waiting_until: datetime | None = _ts(nullable=True)
     started_at: datetime = _ts(nullable=False, default=utcnow)
     ended_at: datetime | None = _ts(nullable=True)

@@ -1,7 +1,9 @@
 """The trip path: one `trip_step` row per passage, and where the trip is now.
 
 Writes are upserts keyed by (trip_id, seq), so a retried activity rewrites its own row
-instead of adding a second one; the same transaction moves `trip.current_step`.
+instead of adding a second one; the same transaction moves `trip.current_step`, but
+only forwards: an attempt that timed out and finishes after its retry (or after the
+trip moved on) still writes its own row, yet cannot take the trip back to its step.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from store.models import Trip, TripStep, utcnow
 
@@ -28,17 +30,19 @@ def record_passage(
     detail: str = "",
     waiting_until: datetime | None = None,
 ) -> bool:
-    """Write (or rewrite) one passage and make its step the trip's current one.
+    """Write (or rewrite) one passage and make its step the trip's current one, unless
+    the trip already recorded a later passage.
 
     Returns False, writing nothing, when the trip row is gone (its journey was deleted):
     bookkeeping for a trip nobody can see any more must not retry for ever.
     """
+    # One conditional UPDATE, so two writes racing each other cannot both "win" out of order.
     moved = session.exec(
         update(Trip)
-        .where(col(Trip.id) == trip_id)
-        .values(current_step=step_id, waiting_until=waiting_until)
+        .where(col(Trip.id) == trip_id, col(Trip.current_seq) <= seq)
+        .values(current_step=step_id, waiting_until=waiting_until, current_seq=seq)
     )
-    if moved.rowcount == 0:
+    if moved.rowcount == 0 and not _exists(session, trip_id):
         return False
     values: dict[str, Any] = dict(
         trip_id=trip_id,
@@ -73,3 +77,7 @@ def finish_trip(session: Session, *, trip_id: str, status: str, ended_at: dateti
         .values(status=status, ended_at=ended_at, waiting_until=None)
     )
     return bool(result.rowcount)
+
+
+def _exists(session: Session, trip_id: str) -> bool:
+    return session.exec(select(Trip.id).where(col(Trip.id) == trip_id)).first() is not None

@@ -55,8 +55,10 @@ def update(session: Session, key: str, changes: Mapping[str, Any]) -> Template:
 
 def delete(session: Session, key: str) -> None:
     template = get(session, key)
-    using = journeys.active_journeys_using_template(session, key)
+    using = journeys.journeys_using_template(session, key)
     if using:
-        raise Conflict(f"template '{key}' is used by active journeys {using}")
+        raise Conflict(
+            f"template '{key}' is used by journeys {using} (active, or with trips still running)"
+        )
     session.delete(template)
     session.commit()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from domain.definition import JourneyDefinition
@@ -39,6 +39,16 @@ def delete_unstarted(session: Session, trip_id: str) -> None:
     if trip is not None:
         session.delete(trip)
         session.commit()
+
+
+def close_cancelled(session: Session, trip_id: str, *, ended_at: datetime) -> None:
+    """Close a trip enrolment cancelled again; one that already ended keeps its own end."""
+    session.exec(
+        update(Trip)
+        .where(col(Trip.id) == trip_id, col(Trip.status) == "running")
+        .values(status="cancelled", ended_at=ended_at, waiting_until=None)
+    )
+    session.commit()
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+from typing import Any
 
 import uvicorn
+import uvicorn.config
+from fastapi import FastAPI
 
 from api.app import create_app
 from store.db import make_engine
@@ -30,17 +34,42 @@ async def run(settings: Settings) -> int:
             task_queue=settings.task_queue,
             mail_sink_dir=settings.mail_sink_dir,
         )
-        config = uvicorn.Config(
-            app,
-            host=settings.api_host,
-            port=settings.api_port,
-            log_level="info",
-            # uvicorn's own signal handling drains open requests before returning.
-            timeout_graceful_shutdown=10,
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(server_config(app, settings.api_host, settings.api_port))
         await server.serve()
         # serve() returns instead of raising when the port is taken.
         return 0 if server.started else 1
     finally:
         engine.dispose()
+
+
+def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=_log_config(),
+        # uvicorn's own signal handling drains open requests before returning.
+        timeout_graceful_shutdown=10,
+    )
+
+
+class WithoutQuery(logging.Filter):
+    """Access log lines keep method, path and status but not the query string, which can
+    hold personal data (`GET /relations?email=...`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn logs (client address, method, path with query, HTTP version, status).
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).partition("?")[0], version, status)
+        return True
+
+
+def _log_config() -> dict[str, Any]:
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["without_query"] = {"()": WithoutQuery}
+    config["handlers"]["access"]["filters"] = ["without_query"]
+    # The client's address is personal data too, and behind a proxy not even the client's.
+    config["formatters"]["access"]["fmt"] = '%(levelprefix)s "%(request_line)s" %(status_code)s'
+    return config

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlmodel import Session
 
-from api.deps import Limit, Offset, SessionDep
+from api.deps import IdPath, Limit, Offset, SessionDep
 from api.schemas.groups import GroupCreate, GroupPublic, GroupsPublic
 from api.schemas.relations import RelationPublic, RelationsPublic
 from store import groups
@@ -42,7 +42,8 @@ def read_group(key: str, session: SessionDep) -> GroupPublic:
     "/{key}",
     status_code=204,
     response_class=Response,
-    description="409 while an active journey's condition refers to the group.",
+    description="409 while a journey's condition may still check the group: it is "
+    "active, or trips of an earlier version (e.g. a drained journey) are still running.",
 )
 def delete_group(key: str, session: SessionDep) -> None:
     groups.delete(session, key)
@@ -54,7 +55,7 @@ def delete_group(key: str, session: SessionDep) -> None:
     response_class=Response,
     summary="Add a relation to the group (idempotent)",
 )
-def add_member(key: str, relation_id: int, session: SessionDep) -> None:
+def add_member(key: str, relation_id: IdPath, session: SessionDep) -> None:
     groups.add_member(session, key, relation_id)
 
 
@@ -64,7 +65,7 @@ def add_member(key: str, relation_id: int, session: SessionDep) -> None:
     response_class=Response,
     summary="Remove a relation from the group",
 )
-def remove_member(key: str, relation_id: int, session: SessionDep) -> None:
+def remove_member(key: str, relation_id: IdPath, session: SessionDep) -> None:
     groups.remove_member(session, key, relation_id)
 
 

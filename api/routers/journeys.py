@@ -10,7 +10,7 @@ from temporalio.service import RPCError
 
 from activities.enrolment import enrol
 from api.batch import cancel_running_trips
-from api.deps import EngineDep, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
+from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
 from api.schemas.journeys import (
     DeactivationPublic,
     EnrollmentCreate,
@@ -59,7 +59,7 @@ def list_journeys(
 
 
 @router.get("/{journey_id}", response_model=JourneyPublic)
-def read_journey(journey_id: int, session: SessionDep) -> JourneyPublic:
+def read_journey(journey_id: IdPath, session: SessionDep) -> JourneyPublic:
     return JourneyPublic.model_validate(journeys.get(session, journey_id))
 
 
@@ -68,7 +68,7 @@ def read_journey(journey_id: int, session: SessionDep) -> JourneyPublic:
     response_model=JourneyPublic,
     description="Replace the draft. 409 while active: deactivate first.",
 )
-def edit_journey(journey_id: int, body: JourneyUpdate, session: SessionDep) -> JourneyPublic:
+def edit_journey(journey_id: IdPath, body: JourneyUpdate, session: SessionDep) -> JourneyPublic:
     return JourneyPublic.model_validate(journeys.edit_draft(session, journey_id, body.definition))
 
 
@@ -78,7 +78,7 @@ def edit_journey(journey_id: int, body: JourneyUpdate, session: SessionDep) -> J
     response_class=Response,
     description="Only for journeys that never ran (409 otherwise): trip history is kept.",
 )
-def delete_journey(journey_id: int, session: SessionDep) -> None:
+def delete_journey(journey_id: IdPath, session: SessionDep) -> None:
     journeys.delete(session, journey_id)
 
 
@@ -88,7 +88,7 @@ def delete_journey(journey_id: int, session: SessionDep) -> None:
     description="Check the templates and groups the draft refers to, freeze it as a new "
     "version (or reuse the latest if unchanged) and admit relations. 409 if active.",
 )
-def activate_journey(journey_id: int, session: SessionDep) -> JourneyPublic:
+def activate_journey(journey_id: IdPath, session: SessionDep) -> JourneyPublic:
     return JourneyPublic.model_validate(journeys.activate(session, journey_id))
 
 
@@ -100,7 +100,7 @@ def activate_journey(journey_id: int, session: SessionDep) -> JourneyPublic:
     "e.g. to stop a drain).",
 )
 async def deactivate_journey(
-    journey_id: int,
+    journey_id: IdPath,
     engine: EngineDep,
     temporal: TemporalDep,
     mode: Literal["drain", "cancel"] = "drain",
@@ -137,13 +137,13 @@ def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, in
 
 
 @router.get("/{journey_id}/versions", response_model=VersionsPublic)
-def list_versions(journey_id: int, session: SessionDep) -> VersionsPublic:
+def list_versions(journey_id: IdPath, session: SessionDep) -> VersionsPublic:
     rows = journeys.versions(session, journey_id)
     return VersionsPublic(data=[VersionPublic.model_validate(v) for v in rows], count=len(rows))
 
 
 @router.get("/{journey_id}/versions/{version}", response_model=VersionPublic)
-def read_version(journey_id: int, version: int, session: SessionDep) -> VersionPublic:
+def read_version(journey_id: IdPath, version: IdPath, session: SessionDep) -> VersionPublic:
     return VersionPublic.model_validate(journeys.version(session, journey_id, version))
 
 
@@ -153,7 +153,7 @@ def read_version(journey_id: int, version: int, session: SessionDep) -> VersionP
     description="Per step of the active (else latest) version: how many relations wait "
     "there now and how many trips passed it; plus trip totals.",
 )
-def journey_stats(journey_id: int, session: SessionDep) -> JourneyStats:
+def journey_stats(journey_id: IdPath, session: SessionDep) -> JourneyStats:
     journey = journeys.get(session, journey_id)
     version, definition = journeys.shown_definition(session, journey)
     counted = trips.counts(session, journey_id, definition)
@@ -174,7 +174,7 @@ def journey_stats(journey_id: int, session: SessionDep) -> JourneyStats:
     description="The relations waiting at this step now, longest waiting first.",
 )
 def waiting_relations(
-    journey_id: int, step_id: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+    journey_id: IdPath, step_id: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> WaitingRelations:
     journey = journeys.get(session, journey_id)
     if step_id not in journeys.known_step_ids(session, journey):
@@ -203,10 +203,13 @@ def waiting_relations(
     tags=["trips"],
     summary="Add a relation to the journey (start a trip)",
     description="404 for an unknown journey or relation; 409 when the journey is not "
-    "active or its re-entry setting forbids another trip for this relation.",
+    "active or its re-entry setting forbids another trip for this relation, or when the "
+    "journey was deactivated while the trip was starting (the trip is then cancelled). "
+    "503 when Temporal failed; if it could not tell whether the trip started, the trip "
+    "is kept (see the relation's trips) rather than risk one running unrecorded.",
 )
 async def enroll(
-    journey_id: int,
+    journey_id: IdPath,
     body: EnrollmentCreate,
     response: Response,
     engine: EngineDep,

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import Limit, Offset, SessionDep
+from api.deps import IdPath, Limit, Offset, SessionDep
 from api.schemas.relations import RelationCreate, RelationPublic, RelationsPublic, RelationUpdate
 from api.schemas.trips import TripsPublic, TripSummary
 from store import relations, trips
@@ -31,12 +31,14 @@ def list_relations(
 
 
 @router.get("/{relation_id}", response_model=RelationPublic)
-def read_relation(relation_id: int, session: SessionDep) -> RelationPublic:
+def read_relation(relation_id: IdPath, session: SessionDep) -> RelationPublic:
     return RelationPublic.model_validate(relations.get(session, relation_id))
 
 
 @router.patch("/{relation_id}", response_model=RelationPublic)
-def update_relation(relation_id: int, body: RelationUpdate, session: SessionDep) -> RelationPublic:
+def update_relation(
+    relation_id: IdPath, body: RelationUpdate, session: SessionDep
+) -> RelationPublic:
     changes = body.model_dump(exclude_unset=True)
     return RelationPublic.model_validate(relations.update(session, relation_id, changes))
 
@@ -49,7 +51,7 @@ def update_relation(relation_id: int, body: RelationUpdate, session: SessionDep)
     description="Deletes the person's data and group memberships for good. Their trips "
     "stay (for statistics) holding only the former relation id.",
 )
-def erase_relation(relation_id: int, session: SessionDep) -> None:
+def erase_relation(relation_id: IdPath, session: SessionDep) -> None:
     relations.erase(session, relation_id)
 
 
@@ -59,7 +61,7 @@ def erase_relation(relation_id: int, session: SessionDep) -> None:
     description="Every trip of this relation, newest first; also after the relation was erased.",
 )
 def relation_trips(
-    relation_id: int, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+    relation_id: IdPath, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> TripsPublic:
     rows, count = trips.of_relation(session, relation_id, limit=limit, offset=offset)
     if count == 0 and not relations.exists(session, relation_id):

@@ -41,7 +41,8 @@ def update_template(key: str, body: TemplateUpdate, session: SessionDep) -> Temp
     "/{key}",
     status_code=204,
     response_class=Response,
-    description="409 while an active journey sends it.",
+    description="409 while a journey may still send it: it is active, or trips of "
+    "an earlier version (e.g. a drained journey) are still running.",
 )
 def delete_template(key: str, session: SessionDep) -> None:
     templates.delete(session, key)

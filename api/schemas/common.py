@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 Key = Annotated[
@@ -14,6 +14,14 @@ Key = Annotated[
         examples=["welcome"],
     ),
 ]
+
+
+# Ids are `integer` columns, 32-bit in PostgreSQL: a larger number must be a 422 naming
+# the field, not a driver overflow (a 500). OFFSET takes 64 bits in both databases.
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 2**63 - 1
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _iana(value: str) -> str:
@@ -35,6 +43,38 @@ class Input(BaseModel):
     """Request bodies refuse unknown fields, so a typo is a 422 that names it."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text or JSON; refuse it here, naming where,
+        # instead of failing in the driver after validation passed.
+        where = _nul_in(data, [])
+        if where is not None:
+            raise PydanticCustomError(
+                "nul_character",
+                "'{field}' contains a NUL character (U+0000), which cannot be stored",
+                {"field": ".".join(where) or "body"},
+            )
+        return data
+
+
+def _nul_in(value: Any, path: list[str]) -> list[str] | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                return [*path, key.replace("\x00", "\\0")]
+            found = _nul_in(item, [*path, str(key)])
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_in(item, [*path, str(index)])
+            if found is not None:
+                return found
+    return None
 
 
 class Output(BaseModel):

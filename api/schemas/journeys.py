@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Id, Input, Output
 from domain.definition import JourneyDefinition
 
 
@@ -63,7 +63,10 @@ class StepStats(Output):
     step_id: str
     type: str
     waiting: int = Field(description="Relations at this step now")
-    passed: int = Field(description="Trips that reached this step (including those waiting there)")
+    passed: int = Field(
+        description="Trips that reached this step and are no longer there: they moved on, "
+        "or their trip ended at this step (those still waiting count under `waiting`)"
+    )
 
 
 class TripTotals(Output):
@@ -95,4 +98,4 @@ class WaitingRelations(Output):
 
 
 class EnrollmentCreate(Input):
-    relation_id: int
+    relation_id: Id

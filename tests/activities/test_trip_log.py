@@ -65,6 +65,33 @@ def test_the_next_step_moves_the_trip_and_a_rewrite_updates_the_outcome(
     assert (row.current_step, row.waiting_until) == ("to_end", None)
 
 
+def test_a_late_attempt_for_an_earlier_step_does_not_move_the_trip_back(
+    any_engine: Engine,
+) -> None:
+    """An attempt for the wait timed out, its retry ran and the trip moved on; then the
+    first attempt finishes. Support staff must still see the trip where it really is."""
+    seeded = seed_trip(any_engine, email="a@example.org")
+    log = TripLogActivities(any_engine)
+    env = ActivityEnvironment()
+    waiting = RecordStepInput(
+        visit=visit(seeded.trip_id, 1, "wait_week", "wait"),
+        outcome="waiting",
+        detail="wait 7 days",
+        waiting_until=WAKE,
+    )
+    env.run(log.record_step, waiting)
+    env.run(
+        log.record_step,
+        RecordStepInput(visit=visit(seeded.trip_id, 2, "welcome", "send_email"), outcome="sending"),
+    )
+    env.run(log.record_step, waiting)  # the stale attempt
+
+    row = trip(any_engine, seeded.trip_id)
+    assert (row.current_step, row.waiting_until) == ("welcome", None)
+    rows = path(any_engine, seeded.trip_id)
+    assert [(r.seq, r.step_id) for r in rows] == [(1, "wait_week"), (2, "welcome")]
+
+
 def test_finish_trip_sets_status_and_end_and_keeps_the_last_step(any_engine: Engine) -> None:
     seeded = seed_trip(any_engine, email="a@example.org")
     log = TripLogActivities(any_engine)

@@ -1,17 +1,43 @@
-"""Enrolment never leaves a half-written trip: a trip row without a workflow is removed."""
+"""Enrolment never leaves a half-written trip: a trip row without a workflow is removed,
+and a trip started as its journey is deactivated is cancelled."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    DescribeWorkflowInput,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from tests.api.support import active_journey, definition, enrol, ok, relation, template, trip_status
+from tests.api.support import (
+    active_journey,
+    definition,
+    enrol,
+    eventually,
+    ok,
+    parked,
+    relation,
+    template,
+    trip_status,
+)
+from tests.support.smtp import SmtpSink
 
 
 @pytest.mark.usefixtures("worker")
@@ -57,3 +83,121 @@ async def test_a_failed_start_leaves_no_trip(
     assert response.status_code == 503
     assert (await ok(api.get(f"/relations/{anna['id']}/trips")))["count"] == 0
     assert (await ok(api.get(f"/journeys/{journey['id']}/stats")))["totals"]["running"] == 0
+
+
+class _Around(Interceptor):
+    """Runs test code around the API's calls to Temporal: the seam where a real race or
+    a real lost reply happens, driven here on purpose."""
+
+    def __init__(
+        self,
+        before_start: Callable[[], Awaitable[None]] | None = None,
+        lose_start_reply: bool = False,
+        describe_unavailable: bool = False,
+    ) -> None:
+        self.before_start = before_start
+        self.lose_start_reply = lose_start_reply
+        self.describe_unavailable = describe_unavailable
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _AroundOutbound(next, self)
+
+
+class _AroundOutbound(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, plan: _Around) -> None:
+        super().__init__(next)
+        self.plan = plan
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        if self.plan.before_start is not None:
+            await self.plan.before_start()
+        handle = await super().start_workflow(input)
+        if self.plan.lose_start_reply:
+            raise RPCError("connection reset", RPCStatusCode.UNAVAILABLE, b"")
+        return handle
+
+    async def describe_workflow(self, input: DescribeWorkflowInput) -> WorkflowExecutionDescription:
+        if self.plan.describe_unavailable:
+            raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+        return await super().describe_workflow(input)
+
+
+@asynccontextmanager
+async def _api_through(
+    plan: _Around, engine: Engine, dev_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    client = Client(
+        dev_env.client.service_client,
+        namespace=dev_env.client.namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=[plan],
+    )
+    app = create_app(engine=engine, temporal=client, task_queue=task_queue)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://reisplan.test") as api:
+        yield api
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_trip_started_as_its_journey_is_cancelled_does_not_run(
+    api: httpx.AsyncClient,
+    api_engine: Engine,
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    smtp_sink: SmtpSink,
+) -> None:
+    """The enrolment saw the journey active; `deactivate?mode=cancel` lands before the
+    workflow exists, so its batch cannot see it. The trip must not go on regardless."""
+    anna = await relation(api)
+    await template(api)
+    journey = await active_journey(api, parked())
+    url = f"/journeys/{journey['id']}"
+
+    async def deactivate() -> None:
+        cancelled = await ok(api.post(f"{url}/deactivate", params={"mode": "cancel"}))
+        assert cancelled["running_trips"] == 1  # our trip row, not yet a workflow
+
+    async with _api_through(
+        _Around(before_start=deactivate), api_engine, dev_env, task_queue
+    ) as racing:
+        response = await racing.post(f"{url}/enrollments", json={"relation_id": anna["id"]})
+
+    assert response.status_code == 409, response.text
+    assert "deactivated while" in response.json()["detail"]
+    [trip] = (await ok(api.get(f"/relations/{anna['id']}/trips")))["data"]
+    assert trip["status"] == "cancelled"
+    await eventually(
+        dev_env.client.get_workflow_handle(trip["id"]).describe,
+        lambda d: d.status == WorkflowExecutionStatus.CANCELED,
+        what=f"{trip['id']} to be cancelled in Temporal",
+    )
+    assert smtp_sink.messages == []
+    stats = await ok(api.get(f"{url}/stats"))
+    assert (stats["totals"]["running"], stats["totals"]["cancelled"]) == (0, 1)
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_trip_that_may_have_started_keeps_its_row(
+    api: httpx.AsyncClient, api_engine: Engine, dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The start reached Temporal but its reply was lost, and Temporal cannot be asked
+    either: the enrolment fails (503), yet the row stays, so the trip that did start is
+    counted, recorded and respected by the re-entry setting."""
+    anna = await relation(api)
+    await template(api)
+    journey = await active_journey(api, definition(reentry="never"))
+
+    plan = _Around(lose_start_reply=True, describe_unavailable=True)
+    async with _api_through(plan, api_engine, dev_env, task_queue) as flaky:
+        response = await flaky.post(
+            f"/journeys/{journey['id']}/enrollments", json={"relation_id": anna["id"]}
+        )
+
+    assert response.status_code == 503, response.text
+    [trip] = (await ok(api.get(f"/relations/{anna['id']}/trips")))["data"]
+    done = await trip_status(api, trip["id"], "completed")
+    assert [p["step_id"] for p in done["path"]] == ["welcome", "end"]
+    again = await api.post(
+        f"/journeys/{journey['id']}/enrollments", json={"relation_id": anna["id"]}
+    )
+    assert again.status_code == 409

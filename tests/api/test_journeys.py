@@ -89,6 +89,19 @@ async def test_every_graph_issue_is_reported(api: httpx.AsyncClient) -> None:
     assert {tuple(e["loc"][2:]) for e in entries} == {("steps", 0, "next"), ("steps", 1, "then")}
 
 
+@sqlite_only
+async def test_a_journey_of_more_than_500_steps_is_refused_naming_the_field(
+    api: httpx.AsyncClient,
+) -> None:
+    steps: list[dict[str, Any]] = [
+        {"id": f"s{n}", "type": "jump", "target": f"s{n + 1}"} for n in range(1500)
+    ]
+    steps.append({"id": "s1500", "type": "exit"})
+    response = await api.post("/journeys", json={"definition": {"name": "Long", "steps": steps}})
+    (entry,) = _errors(response)
+    assert (entry["type"], entry["loc"]) == ("too_long", ["body", "definition", "steps"])
+
+
 async def test_draft_create_read_edit_delete(api: httpx.AsyncClient) -> None:
     draft = await ok(api.post("/journeys", json={"definition": definition()}), 201)
     assert draft["status"] == "draft"

@@ -59,6 +59,33 @@ async def test_unknown_relation_is_404(api: httpx.AsyncClient) -> None:
         assert response.status_code == 404, response.text
 
 
+async def test_ids_too_large_for_the_database_are_422_naming_the_parameter(
+    api: httpx.AsyncClient,
+) -> None:
+    # Ids are 32-bit in PostgreSQL: larger ones are refused before a query could overflow.
+    huge = 2**31
+    for method, url, body, loc in [
+        ("GET", f"/relations/{huge}", None, ["path", "relation_id"]),
+        ("GET", f"/relations/{2**64 * 10**4}/trips", None, ["path", "relation_id"]),
+        ("PATCH", f"/relations/{huge}", {"first_name": "X"}, ["path", "relation_id"]),
+        ("GET", f"/relations?offset={2**63}", None, ["query", "offset"]),
+        ("GET", f"/journeys/{huge}", None, ["path", "journey_id"]),
+        ("GET", f"/journeys/1/versions/{huge}", None, ["path", "version"]),
+        ("PUT", f"/groups/vip/members/{huge}", None, ["path", "relation_id"]),
+        ("POST", "/journeys/1/enrollments", {"relation_id": huge}, ["body", "relation_id"]),
+        ("GET", "/relations/0", None, ["path", "relation_id"]),
+    ]:
+        response = await api.request(method, url, json=body)
+        assert response.status_code == 422, f"{method} {url}: {response.text}"
+        assert response.json()["detail"][0]["loc"] == loc
+    # The largest id (and offset) that fits is merely unknown (or past the end).
+    assert (await api.get(f"/relations/{huge - 1}")).status_code == 404
+    assert (await ok(api.get("/relations", params={"offset": 2**63 - 1})))["data"] == []
+    assert (await api.get(f"/journeys/{huge - 1}/stats")).status_code == 404
+    await ok(api.post("/groups", json={"key": "vip", "name": "VIP"}), 201)
+    assert (await api.put(f"/groups/vip/members/{huge - 1}")).status_code == 404
+
+
 async def test_invalid_fields_are_422_naming_the_field(api: httpx.AsyncClient) -> None:
     cases = [
         ({"email": "not-an-address"}, "email"),
@@ -94,3 +121,14 @@ async def test_erasing_a_relation_removes_its_memberships(api: httpx.AsyncClient
     members = await ok(api.get("/groups/members/members"))
     assert [m["id"] for m in members["data"]] == [bert["id"]]
     assert (await ok(api.get("/groups/members")))["members"] == 1
+
+
+async def test_a_nul_character_is_refused_naming_the_field(api: httpx.AsyncClient) -> None:
+    # PostgreSQL cannot store U+0000: this must be a 422, not a driver error (500).
+    created = await api.post(
+        "/relations", json={"email": "nul@example.org", "custom": {"note": "a\u0000b"}}
+    )
+    assert created.status_code == 422
+    assert "'custom.note' contains a NUL character" in created.text
+    listed = await api.get("/relations", params={"email": "a\u0000b"})
+    assert listed.status_code in (200, 422)  # SQLite can compare it; PostgreSQL refuses

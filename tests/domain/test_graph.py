@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from domain.definition import parse_definition
+from domain.definition import JourneyDefinition, JumpStep, Step, parse_definition
 from domain.graph import find_issues, next_step
 
 ALWAYS = {"in_group": "members"}
@@ -171,6 +171,28 @@ def test_the_loop_blames_the_step_that_goes_back() -> None:
 
     assert [issue["loc"] for issue in issues] == [["steps", 3, "target"]]
     assert "step 'retry'" in issues[0]["msg"]
+
+
+def test_a_very_long_journey_is_searched_for_loops_without_recursion() -> None:
+    # Built without validation: the step cap keeps the API from ever sending this many,
+    # yet the search itself must not depend on Python's recursion limit.
+    steps: list[Step] = [JumpStep(id=f"s{n}", type="jump", target=f"s{n + 1}") for n in range(5000)]
+    steps.append(JumpStep(id="s5000", type="jump", target="s0"))
+    definition = JourneyDefinition.model_construct(name="Long", steps=steps)
+
+    [issue] = find_issues(definition)
+
+    assert issue.loc == ("steps", 5000, "target")
+    assert "makes a loop" in issue.msg
+
+
+def test_a_journey_has_at_most_500_steps() -> None:
+    chain = [jump(f"s{n}", f"s{n + 1}") for n in range(500)] + [{"id": "s500", "type": "exit"}]
+    with pytest.raises(ValidationError) as caught:
+        parse_definition(journey(*chain))
+    [error] = caught.value.errors()
+    assert (error["type"], error["loc"]) == ("too_long", ("steps",))
+    assert len(parse_definition(journey(*chain[-500:])).steps) == 500
 
 
 # --- next_step ----------------------------------------------------------------------
