@@ -6,8 +6,8 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from activities.contracts import CHECK_CONDITION, CheckConditionInput, CheckConditionResult
+from activities.passages import record_visit
 from domain.conditions import evaluate
-from store import paths
 from store.db import session_scope
 from store.facts import load_facts
 
@@ -32,14 +32,5 @@ class CrmActivities:
                 evaluated = evaluate(data.condition, facts)
                 outcome, detail = ("then" if evaluated.result else "else"), evaluated.reason
                 result = CheckConditionResult(result=evaluated.result, reason=evaluated.reason)
-            paths.record_passage(
-                session,
-                trip_id=visit.trip_id,
-                seq=visit.seq,
-                step_id=visit.step_id,
-                step_type=visit.step_type,
-                entered_at=visit.entered_at,
-                outcome=outcome,
-                detail=detail,
-            )
+            record_visit(session, visit, outcome, detail)
         return result

@@ -28,7 +28,8 @@ from activities.contracts import SEND_EMAIL, SendEmailInput, SendEmailResult, Se
 from activities.mail.message import InvalidAddress, build_message, envelope_sender, recipient
 from activities.mail.render import Renderer, RenderError, TemplateSource
 from activities.mail.smtp import DeliveryUnknown, SmtpPool, SmtpReply, SmtpUnavailable
-from store import ledger, paths
+from activities.passages import record_visit
+from store import ledger
 from store.db import session_scope
 from store.facts import load_relation, render_context
 from store.models import Template, utcnow
@@ -299,13 +300,4 @@ class SendActivities:
 
     def _record(self, visit: StepVisit, outcome: str, detail: str) -> bool:
         with session_scope(self._engine) as session:
-            return paths.record_passage(
-                session,
-                trip_id=visit.trip_id,
-                seq=visit.seq,
-                step_id=visit.step_id,
-                step_type=visit.step_type,
-                entered_at=visit.entered_at,
-                outcome=outcome,
-                detail=detail,
-            )
+            return record_visit(session, visit, outcome, detail)

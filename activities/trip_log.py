@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from activities.contracts import FINISH_TRIP, RECORD_STEP, FinishTripInput, RecordStepInput
+from activities.passages import record_visit
 from store import paths
 from store.db import session_scope
 
@@ -22,17 +23,7 @@ class TripLogActivities:
     def record_step(self, data: RecordStepInput) -> None:
         visit = data.visit
         with session_scope(self._engine) as session:
-            written = paths.record_passage(
-                session,
-                trip_id=visit.trip_id,
-                seq=visit.seq,
-                step_id=visit.step_id,
-                step_type=visit.step_type,
-                entered_at=visit.entered_at,
-                outcome=data.outcome,
-                detail=data.detail,
-                waiting_until=data.waiting_until,
-            )
+            written = record_visit(session, visit, data.outcome, data.detail, data.waiting_until)
         if not written:
             activity.logger.warning("trip %s no longer exists; step not recorded", visit.trip_id)
 
