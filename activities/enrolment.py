@@ -36,7 +36,7 @@ from domain.definition import (
     WaitStep,
     WaitUntilStep,
     WaitWindowStep,
-    parse_definition,
+    parse_frozen,
 )
 from store import journeys, relations, trips
 from store.errors import Conflict, NotFound
@@ -118,7 +118,7 @@ def _reserve(
             if journey.status != journeys.JourneyStatus.active or journey.active_version is None:
                 raise EnrolmentConflict(f"journey {journey_id} is not active")
             frozen = journeys.version(session, journey_id, journey.active_version)
-            definition = parse_definition(frozen.definition)
+            definition = parse_frozen(frozen.definition)
             if not relations.exists(session, relation_id):
                 raise NotFound("relation", relation_id)
             highest, running = trips.numbers_taken(session, journey_id, relation_id)
@@ -171,21 +171,19 @@ def _forget(engine: Engine, trip_id: str) -> None:
 
 
 async def _settle(client: Client, engine: Engine, trip_id: str) -> None:
-    """After an unclear start failure: remove the row only if Temporal says the workflow
-    does not exist.
+    """After an unclear start failure: keep the row only if Temporal confirms the workflow.
 
-    When we cannot tell (describing fails too, say Temporal is unreachable) the row stays:
-    a workflow that did start but has no row would run unseen by the statistics and the
-    re-entry rule, and record its path nowhere; a row without a workflow only shows one
-    trip as running that is not. The caller gets the start error (503) either way.
+    The row is the authority, not the workflow: every activity of a trip checks its row,
+    so a workflow that did start without one records nothing, sends nothing and ends
+    (a harmless ghost). A row without a workflow, on the other hand, would show a trip
+    as running for ever and block re-entry and template deletion. So when Temporal
+    cannot be asked (the usual case: it is down) the row goes; the caller gets the
+    start error (503) either way and may simply try again.
     """
     try:
         await client.get_workflow_handle(trip_id).describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            await asyncio.to_thread(_forget, engine, trip_id)
     except Exception:
-        return  # we cannot tell: the row stays (see above)
+        await asyncio.to_thread(_forget, engine, trip_id)
 
 
 async def _withdraw_if_deactivated(client: Client, engine: Engine, trip: Trip) -> None:

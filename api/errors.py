@@ -43,9 +43,12 @@ async def _integrity(_request: Request, _error: IntegrityError) -> JSONResponse:
     )
 
 
-async def _data_error(_request: Request, _error: DataError) -> JSONResponse:
-    # Bodies are checked by the schemas; this catches what reaches the database from
-    # elsewhere (a query parameter with a NUL character, say): the input, not a bug.
+async def _data_error(_request: Request, error: DataError) -> JSONResponse:
+    # Bodies are checked by the schemas; this catches a NUL character that reaches
+    # PostgreSQL from elsewhere (a query parameter): the input, not a bug. Any other
+    # data error is a bug and stays a 500.
+    if "NUL" not in str(error.orig):
+        raise error
     return JSONResponse(
         status_code=422,
         content={
@@ -53,8 +56,8 @@ async def _data_error(_request: Request, _error: DataError) -> JSONResponse:
                 {
                     "type": "data_error",
                     "loc": ["query"],
-                    "msg": "a value cannot be stored or compared by the database "
-                    "(for example a NUL character)",
+                    "msg": "a value contains a NUL character (U+0000), which the "
+                    "database cannot compare or store",
                 }
             ]
         },

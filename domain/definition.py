@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from domain.conditions import Condition
 from domain.durations import Duration
@@ -177,6 +178,9 @@ Step = Annotated[
     Field(discriminator="type"),
 ]
 
+# Far beyond any real journey; it bounds the work of validating a definition.
+MAX_STEPS = 500
+
 Reentry = Literal["never", "after_exit", "always"]
 
 
@@ -194,7 +198,18 @@ class JourneyDefinition(_Model):
     triggers: list[Trigger] = Field(default_factory=lambda: [ManualTrigger(type="manual")])
     # A bound on the work validation and the workflow do per definition; far beyond any
     # journey a marketer draws.
-    steps: list[Step] = Field(min_length=1, max_length=500)
+    steps: list[Step] = Field(min_length=1, description=f"At most {MAX_STEPS} steps")
+
+    @field_validator("steps")
+    @classmethod
+    def _not_too_many(cls, steps: list[Step], info: ValidationInfo) -> list[Step]:
+        if len(steps) > MAX_STEPS and not is_frozen(info):
+            raise PydanticCustomError(
+                "too_long",
+                "a journey has at most {limit} steps, this one has {count}",
+                {"limit": MAX_STEPS, "count": len(steps)},
+            )
+        return steps
 
     @field_validator("timezone")
     @classmethod

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -134,11 +135,12 @@ def shown_definition(session: Session, journey: Journey) -> tuple[int | None, Jo
     assert journey.id is not None
     if journey.active_version is not None:
         frozen = version(session, journey.id, journey.active_version)
-        return frozen.version, parse_definition(frozen.definition)
+        return frozen.version, parse_frozen(frozen.definition)
     latest = latest_version(session, journey.id)
     if latest is not None:
-        return latest.version, parse_definition(latest.definition)
-    return None, parse_definition(journey.definition)
+        return latest.version, parse_frozen(latest.definition)
+    # Stored drafts were valid when saved; reading one must not fail on a newer rule.
+    return None, parse_frozen(journey.definition)
 
 
 def known_step_ids(session: Session, journey: Journey) -> set[str]:
@@ -159,7 +161,13 @@ def activate(session: Session, journey_id: int) -> Journey:
     journey = get(session, journey_id)
     if journey.status == JourneyStatus.active:
         raise Conflict(f"journey {journey_id} is already active")
-    definition = parse_definition(journey.definition)
+    try:
+        definition = parse_definition(journey.definition)
+    except ValidationError as error:
+        # A draft saved under older rules that today's rules refuse: edit it first.
+        raise Invalid(
+            [Problem(("body", "definition", *e["loc"]), e["msg"]) for e in error.errors()]
+        ) from None
     problems = reference_problems(session, definition)
     if problems:
         raise Invalid(problems)

@@ -83,6 +83,7 @@ class TripWorkflow:
                 workflow.upsert_search_attributes([STEP.value_set(step.id)])
                 self._path.append(step.id)
                 step_id = await self._visit(trip, definition, step, visit)
+            await self._finish(trip, TripStatus.completed)
         except BaseException as error:
             # A cancel (deactivate with mode=cancel) arrives as CancelledError during a
             # timer, or as an ActivityError caused by it during an activity: either way,
@@ -90,7 +91,6 @@ class TripWorkflow:
             if is_cancelled_exception(error):
                 await self._finish(trip, TripStatus.cancelled)
             raise
-        await self._finish(trip, TripStatus.completed)
         return " > ".join(self._path)
 
     async def _visit(

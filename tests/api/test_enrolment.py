@@ -177,12 +177,17 @@ async def test_a_trip_started_as_its_journey_is_cancelled_does_not_run(
 
 
 @pytest.mark.usefixtures("worker")
-async def test_a_trip_that_may_have_started_keeps_its_row(
-    api: httpx.AsyncClient, api_engine: Engine, dev_env: WorkflowEnvironment, task_queue: str
+async def test_an_unconfirmed_start_leaves_no_row_and_its_ghost_sends_nothing(
+    api: httpx.AsyncClient,
+    api_engine: Engine,
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    smtp_sink: SmtpSink,
 ) -> None:
     """The start reached Temporal but its reply was lost, and Temporal cannot be asked
-    either: the enrolment fails (503), yet the row stays, so the trip that did start is
-    counted, recorded and respected by the re-entry setting."""
+    either (as when it goes down): the enrolment fails (503) and leaves no row, so
+    nothing shows a trip that may not exist; the workflow that did start finds no row,
+    records nothing and sends nothing."""
     anna = await relation(api)
     await template(api)
     journey = await active_journey(api, definition(reentry="never"))
@@ -194,10 +199,7 @@ async def test_a_trip_that_may_have_started_keeps_its_row(
         )
 
     assert response.status_code == 503, response.text
-    [trip] = (await ok(api.get(f"/relations/{anna['id']}/trips")))["data"]
-    done = await trip_status(api, trip["id"], "completed")
-    assert [p["step_id"] for p in done["path"]] == ["welcome", "end"]
-    again = await api.post(
-        f"/journeys/{journey['id']}/enrollments", json={"relation_id": anna["id"]}
-    )
-    assert again.status_code == 409
+    assert (await ok(api.get(f"/relations/{anna['id']}/trips")))["data"] == []
+    ghost = dev_env.client.get_workflow_handle(f"trip:{journey['id']}:{anna['id']}:1")
+    await ghost.result()
+    assert smtp_sink.messages == []
