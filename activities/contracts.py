@@ -7,7 +7,7 @@ because everything here is stored in Temporal's history.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ RECORD_STEP = "record_step"
 CHECK_CONDITION = "check_condition"
 SEND_EMAIL = "send_email"
 FINISH_TRIP = "finish_trip"
+SYNC_CLOSED_TRIPS = "sync_closed_trips"
 
 # Registered on the Temporal namespace (dev server flags, test fixtures, cluster set-up).
 SEARCH_ATTRIBUTES: dict[str, str] = {
@@ -127,3 +128,15 @@ class FinishTripInput(_Contract):
     trip_id: str
     status: TripStatus
     ended_at: datetime
+
+
+class SyncClosedTripsInput(_Contract):
+    """How far back to look for trips that Temporal closed without our code running
+    (terminated in the Web UI, timed out, failed): their row would say running for ever."""
+
+    lookback: timedelta = timedelta(hours=24)
+
+
+class SyncClosedTripsResult(_Contract):
+    examined: int
+    closed: int

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from store.db import make_engine
+from worker.schedules import SYNC_SCHEDULE_ID, ensure_trip_sync_schedule
 from worker.settings import Settings
 from worker.startup import connect_with_retry, display_url, require_schema_at_head
 from worker.temporal import register_search_attributes
@@ -31,6 +32,8 @@ async def run(settings: Settings) -> int:
     )
     # Idempotent, so every replica may do it; a cluster without them fails every trip.
     await register_search_attributes(client)
+    if await ensure_trip_sync_schedule(client, settings.task_queue):
+        log.info("created the Temporal schedule %s", SYNC_SCHEDULE_ID)
 
     engine = make_engine(settings.database_url)
     smtp = build_smtp_pool(settings)

@@ -14,8 +14,10 @@ from activities.crm import CrmActivities
 from activities.mail.smtp import SmtpPool
 from activities.send import SendActivities
 from activities.trip_log import TripLogActivities
+from activities.trip_sync import TripSyncActivities
 from worker.settings import Settings
 from workflows.trip import TripWorkflow
+from workflows.trip_sync import SyncClosedTripsWorkflow
 
 
 def build_smtp_pool(settings: Settings) -> SmtpPool:
@@ -41,12 +43,13 @@ def build_worker(client: Client, engine: Engine, settings: Settings, smtp: SmtpP
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TripWorkflow],
+        workflows=[TripWorkflow, SyncClosedTripsWorkflow],
         activities=[
             trip_log.record_step,
             trip_log.finish_trip,
             crm.check_condition,
             send.send_email,
+            TripSyncActivities(engine, client).sync_closed_trips,
         ],
         # Sync activities (database writes) run here; async ones (SMTP) on the event loop.
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),

@@ -1,0 +1,70 @@
+"""Close trips in our store that Temporal closed without the trip's own code running.
+
+A trip closes itself (finish_trip) when it completes or is cancelled. When an operator
+terminates it in the Web UI, or it times out or fails, no code of ours runs: without
+this sync the trip would show as running for ever, in the stats, the waiting lists and
+the re-entry rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from activities.contracts import (
+    SYNC_CLOSED_TRIPS,
+    SyncClosedTripsInput,
+    SyncClosedTripsResult,
+    TripStatus,
+)
+from activities.enrolment import TRIP_WORKFLOW
+from store import paths
+from store.db import session_scope
+
+# Terminated is an operator stopping the trip: for support staff that is a cancel.
+_STATUS = {
+    WorkflowExecutionStatus.TERMINATED: TripStatus.cancelled,
+    WorkflowExecutionStatus.FAILED: TripStatus.failed,
+    WorkflowExecutionStatus.TIMED_OUT: TripStatus.failed,
+}
+
+
+def closed_elsewhere_query(since: datetime) -> str:
+    statuses = " OR ".join(
+        f"ExecutionStatus = '{name}'" for name in ("Terminated", "Failed", "TimedOut")
+    )
+    stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"WorkflowType = '{TRIP_WORKFLOW}' AND ({statuses}) AND CloseTime > '{stamp}'"
+
+
+class TripSyncActivities:
+    def __init__(self, engine: Engine, client: Client) -> None:
+        self._engine = engine
+        self._client = client
+
+    @activity.defn(name=SYNC_CLOSED_TRIPS)
+    async def sync_closed_trips(self, data: SyncClosedTripsInput) -> SyncClosedTripsResult:
+        since = datetime.now(UTC) - data.lookback
+        examined = closed = 0
+        async for execution in self._client.list_workflows(closed_elsewhere_query(since)):
+            examined += 1
+            status = _STATUS.get(execution.status) if execution.status else None
+            if status is None:
+                continue
+            ended_at = execution.close_time or datetime.now(UTC)
+            if await asyncio.to_thread(self._close, execution.id, status, ended_at):
+                closed += 1
+                activity.logger.info("trip %s closed in Temporal as %s", execution.id, status)
+            if examined % 100 == 0:
+                activity.heartbeat(examined)
+        return SyncClosedTripsResult(examined=examined, closed=closed)
+
+    def _close(self, trip_id: str, status: TripStatus, ended_at: datetime) -> bool:
+        with session_scope(self._engine) as session:
+            return paths.close_if_running(
+                session, trip_id=trip_id, status=status.value, ended_at=ended_at
+            )
