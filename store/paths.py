@@ -79,5 +79,15 @@ def finish_trip(session: Session, *, trip_id: str, status: str, ended_at: dateti
     return bool(result.rowcount)
 
 
+def close_if_running(session: Session, *, trip_id: str, status: str, ended_at: datetime) -> bool:
+    """Close a trip that ended outside its own code; True when it was still open here."""
+    result = session.exec(
+        update(Trip)
+        .where(col(Trip.id) == trip_id, col(Trip.status) == "running")
+        .values(status=status, ended_at=ended_at, waiting_until=None)
+    )
+    return bool(result.rowcount)
+
+
 def _exists(session: Session, trip_id: str) -> bool:
     return session.exec(select(Trip.id).where(col(Trip.id) == trip_id)).first() is not None
