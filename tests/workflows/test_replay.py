@@ -1,17 +1,28 @@
-"""A finished trip's history replays without nondeterminism: what a worker does after a
-restart, a cache eviction or a deploy, for every trip still running."""
+"""Trip histories replay without nondeterminism against the current workflow code.
+
+Two guards. The committed histories (`histories/*.json`, written by
+`record_histories.py` with the workflow code of their time) stand for trips that are
+running in production right now: a change to the workflow that would make them fail on
+the next worker restart, cache eviction or deploy fails here instead. And a trip
+recorded with today's code replays with today's code.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from tests.conftest import running_worker
 from tests.support.smtp import SmtpSink
+from tests.workflows.record_histories import EVERY_STEP_TYPE, HISTORIES
 from tests.workflows.support import (
     add_journey,
     add_relation,
@@ -22,34 +33,33 @@ from tests.workflows.support import (
 from worker.settings import Settings
 from workflows.trip import TripWorkflow
 
-EVERY_KIND_OF_STEP = {
-    "name": "All step types",
-    "timezone": "Europe/Amsterdam",
-    "send_window": {"start": "00:00", "end": "23:59"},
-    "steps": [
-        {"id": "hello", "type": "send_email", "template": "hello"},
-        {"id": "a_day", "type": "wait", "duration": "P1D"},
-        {"id": "long_ago", "type": "wait_until", "until": "2020-01-01T09:00:00"},
-        {"id": "office", "type": "wait_window", "start": "09:00", "end": "17:00"},
-        {
-            "id": "member",
-            "type": "if",
-            "condition": {"field": "member_since", "op": "is_set"},
-            "then": "skip",
-            "else": "nudge",
-        },
-        {"id": "nudge", "type": "send_email", "template": "hello"},
-        {"id": "skip", "type": "jump", "target": "done"},
-        {"id": "done", "type": "exit"},
-    ],
-}
+COMMITTED = sorted(HISTORIES.glob("*.json"))
 
 
-async def test_trip_histories_replay_deterministically(
+def _replayer() -> Replayer:
+    return Replayer(workflows=[TripWorkflow], data_converter=pydantic_data_converter)
+
+
+def test_histories_are_committed() -> None:
+    # Every scenario of the recorder, for the first generation at least.
+    names = {path.name.split("-", 1)[1].rsplit("-", 1)[0] for path in COMMITTED}
+    assert {"every-step-type", "send-window-wait", "cancelled-while-waiting", "failed-send"} <= (
+        names
+    )
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])
+async def test_committed_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
+    result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def test_todays_trips_replay(
     time_env: WorkflowEnvironment, engine: Engine, settings: Settings, smtp_sink: SmtpSink
 ) -> None:
     add_template(engine, "hello", "Hello", "<p>Hello</p>")
-    journey = add_journey(engine, EVERY_KIND_OF_STEP)
+    journey = add_journey(engine, EVERY_STEP_TYPE)
     member = add_relation(engine, email="member@example.org")
     other = add_relation(engine, email="other@example.org")
     async with running_worker(time_env.client, engine, settings):
@@ -63,9 +73,8 @@ async def test_trip_histories_replay_deterministically(
             await handle.result()
         histories = [await handle.fetch_history() for handle in handles]
 
-    replayer = Replayer(workflows=[TripWorkflow], data_converter=pydantic_data_converter)
     for history in histories:
-        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
     assert len(smtp_sink.to("member@example.org")) == 1
     assert len(smtp_sink.to("other@example.org")) == 2

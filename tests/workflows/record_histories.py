@@ -1,0 +1,208 @@
+"""Record the Temporal histories of representative trips into `tests/workflows/histories/`.
+
+    .venv/bin/python -m tests.workflows.record_histories [--prefix NAME]
+
+`test_replay.py` replays every committed file against the current workflow code, so a
+change that would break trips already running fails `make test`. Record a new set
+(with a new prefix) whenever the workflow's commands change on purpose, and keep the old
+files for as long as trips recorded by that code may still be running (see the README,
+"Changing the trip workflow"). The trips run on the time-skipping test server with a
+real SMTP sink and a throwaway SQLite store; only the histories are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from store.db import make_engine
+from tests.conftest import make_settings, running_worker
+from tests.support.databases import fresh_database
+from tests.support.smtp import SmtpSink
+from tests.support.temporal import start_time_skipping
+from tests.workflows.support import (
+    add_journey,
+    add_relation,
+    add_template,
+    start_trip,
+    update_relation,
+)
+from worker.settings import Settings
+
+HISTORIES = Path(__file__).parent / "histories"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+EVERY_STEP_TYPE: dict[str, Any] = {
+    "name": "All step types",
+    "timezone": "Europe/Amsterdam",
+    "send_window": {"start": "00:00", "end": "23:59"},
+    "steps": [
+        {"id": "hello", "type": "send_email", "template": "hello"},
+        {"id": "a_day", "type": "wait", "duration": "P1D"},
+        {"id": "long_ago", "type": "wait_until", "until": "2020-01-01T09:00:00"},
+        {"id": "office", "type": "wait_window", "start": "09:00", "end": "17:00"},
+        {
+            "id": "member",
+            "type": "if",
+            "condition": {"field": "member_since", "op": "is_set"},
+            "then": "skip",
+            "else": "nudge",
+        },
+        {"id": "nudge", "type": "send_email", "template": "hello"},
+        {"id": "skip", "type": "jump", "target": "done"},
+        {"id": "done", "type": "exit"},
+    ],
+}
+
+
+def _closed_today() -> list[str]:
+    # A send window open only the day after tomorrow: the send always has to wait for it.
+    today = datetime.now(UTC).weekday()
+    return [WEEKDAYS[(today + 2) % 7]]
+
+
+Scenario = Callable[
+    [WorkflowEnvironment, Engine, Settings, SmtpSink], Awaitable[list[WorkflowHandle[Any, Any]]]
+]
+
+
+async def every_step_type(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """Two trips through every step type: one takes `then`, the other `else`."""
+    add_template(engine, "hello", "Hello {{ relation.first_name }}", "<p>Hello</p>")
+    journey = add_journey(engine, EVERY_STEP_TYPE)
+    member = add_relation(engine, email="member@example.org", first_name="Mia")
+    other = add_relation(engine, email="other@example.org", first_name="Otto")
+    handles = [
+        await start_trip(env.client, engine, settings.task_queue, journey, member),
+        await start_trip(env.client, engine, settings.task_queue, journey, other),
+    ]
+    await env.sleep(timedelta(hours=1))
+    update_relation(engine, member, custom={"member_since": "2026-01-01"})
+    for handle in handles:
+        await handle.result()
+    return handles
+
+
+async def send_window_wait(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    add_template(engine, "later", "Later", "<p>Later</p>")
+    journey = add_journey(
+        engine,
+        {
+            "name": "Send window",
+            "timezone": "Europe/Amsterdam",
+            "send_window": {"days": _closed_today(), "start": "09:00", "end": "17:00"},
+            "steps": [{"id": "later", "type": "send_email", "template": "later"}],
+        },
+    )
+    relation = add_relation(engine, email="window@example.org")
+    handle = await start_trip(env.client, engine, settings.task_queue, journey, relation)
+    await handle.result()
+    return [handle]
+
+
+async def cancelled_while_waiting(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    add_template(engine, "first", "First", "<p>1</p>")
+    journey = add_journey(
+        engine,
+        {
+            "name": "Cancelled",
+            "steps": [
+                {"id": "first", "type": "send_email", "template": "first"},
+                {"id": "pause", "type": "wait", "duration": "P30D"},
+                {"id": "second", "type": "send_email", "template": "first"},
+            ],
+        },
+    )
+    relation = add_relation(engine, email="cancel@example.org")
+    handle = await start_trip(env.client, engine, settings.task_queue, journey, relation)
+    for _ in range(400):
+        if sink.to("cancel@example.org"):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # parked on the timer
+    await handle.cancel()
+    with contextlib.suppress(WorkflowFailureError):
+        await handle.result()
+    return [handle]
+
+
+async def failed_send(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """The relay says "try again later" for ever: the send gives up and the trip goes on."""
+    sink.handler.refuse["busy@example.org"] = "451 4.3.0 try again later"
+    add_template(engine, "busy", "Busy", "<p>busy</p>")
+    journey = add_journey(
+        engine,
+        {
+            "name": "Failed send",
+            "steps": [
+                {"id": "try", "type": "send_email", "template": "busy"},
+                {"id": "after", "type": "exit"},
+            ],
+        },
+    )
+    relation = add_relation(engine, email="busy@example.org")
+    handle = await start_trip(env.client, engine, settings.task_queue, journey, relation)
+    await handle.result()
+    return [handle]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "every-step-type": every_step_type,
+    "send-window-wait": send_window_wait,
+    "cancelled-while-waiting": cancelled_while_waiting,
+    "failed-send": failed_send,
+}
+
+
+async def record(prefix: str) -> list[Path]:
+    written: list[Path] = []
+    HISTORIES.mkdir(exist_ok=True)
+    for name, scenario in SCENARIOS.items():
+        with tempfile.TemporaryDirectory() as tmp, fresh_database("sqlite", Path(tmp)) as url:
+            sink = SmtpSink().start()
+            env = await start_time_skipping()
+            engine = make_engine(url)
+            settings = make_settings(url, sink)
+            try:
+                async with running_worker(env.client, engine, settings):
+                    handles = await scenario(env, engine, settings, sink)
+                    for number, handle in enumerate(handles, start=1):
+                        history = await handle.fetch_history()
+                        path = HISTORIES / f"{prefix}-{name}-{number}.json"
+                        path.write_text(history.to_json())
+                        written.append(path)
+            finally:
+                engine.dispose()
+                await env.shutdown()
+                sink.stop()
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefix", required=True, help="e.g. the workflow generation, 'v1'")
+    args = parser.parse_args()
+    for path in asyncio.run(record(args.prefix)):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
