@@ -8,29 +8,49 @@ because everything here is stored in Temporal's history.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from temporalio.common import SearchAttributeKey
 
 from domain.conditions import Condition
 from domain.definition import JourneyDefinition, parse_frozen
+from domain.statuses import Outcome, SendStatus, TripStatus
 
 TASK_QUEUE = "reisplan-trips"
 
-RECORD_STEP = "record_step"
+# Workflow types.
+TRIP_WORKFLOW = "Trip"
+SYNC_CLOSED_TRIPS_WORKFLOW = "SyncClosedTrips"
+
+# Activity types. Names are part of every recorded history: never rename one.
+RECORD_PASSAGES = "record_passages"
 CHECK_CONDITION = "check_condition"
 SEND_EMAIL = "send_email"
 FINISH_TRIP = "finish_trip"
 SYNC_CLOSED_TRIPS = "sync_closed_trips"
+# Used only by trips started before bookkeeping was folded into the steps' activities
+# (workflows/legacy.py); remove with it.
+RECORD_STEP = "record_step"
 
-# Registered on the Temporal namespace (dev server flags, test fixtures, cluster set-up).
+# Search attributes of a trip, registered on the Temporal namespace (dev server flags,
+# test fixtures, cluster set-up). Values are ids and step names, never personal data.
+JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
+JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
+RELATION_ID = SearchAttributeKey.for_keyword("RelationId")
+STEP = SearchAttributeKey.for_keyword("Step")
+TRIP_SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
+    JOURNEY_ID,
+    JOURNEY_VERSION,
+    RELATION_ID,
+    STEP,
+)
 SEARCH_ATTRIBUTES: dict[str, str] = {
-    "JourneyId": "Keyword",
-    "JourneyVersion": "Int",
-    "RelationId": "Keyword",
-    "Step": "Keyword",
+    key.name: {"keyword": "Keyword", "int": "Int"}[key.indexed_value_type.name.lower()]
+    for key in TRIP_SEARCH_ATTRIBUTES
 }
+
+__all__ = ["Outcome", "SendStatus", "TripStatus"]
 
 
 class _Contract(BaseModel):
@@ -62,18 +82,9 @@ class TripInput(_Contract):
         return parse_frozen(self.definition)
 
 
-class TripStatus(StrEnum):
-    running = "running"
-    completed = "completed"
-    cancelled = "cancelled"
-    failed = "failed"
-
-
-class StepVisit(_Contract):
-    """Identifies one passage of a trip through a step; `seq` counts from 1 per trip.
-
-    (trip_id, seq) is the idempotency key of everything written for that passage.
-    """
+class PassageKey(_Contract):
+    """One passage of a trip through a step (one row of its path); `seq` counts from 1
+    per trip. (trip_id, seq) is the idempotency key of everything written for it."""
 
     trip_id: str
     seq: int
@@ -82,18 +93,35 @@ class StepVisit(_Contract):
     entered_at: datetime
 
 
+class PassageWrite(_Contract):
+    """A passage's state to record: written (or rewritten) by whichever activity the
+    trip runs next, so bookkeeping rides along instead of costing its own round trip."""
+
+    passage: PassageKey
+    outcome: Outcome
+    detail: str = ""
+    waiting_until: datetime | None = None
+
+
+class RecordPassagesInput(_Contract):
+    writes: list[PassageWrite]
+
+
 class RecordStepInput(_Contract):
-    visit: StepVisit
+    """Input of the legacy `record_step` activity (workflows/legacy.py)."""
+
+    passage: PassageKey = Field(validation_alias=AliasChoices("passage", "visit"))
     outcome: str
     detail: str = ""
-    # The step the relation is at after this write (None when the trip ends here).
     waiting_until: datetime | None = None
 
 
 class CheckConditionInput(_Contract):
-    visit: StepVisit
+    # `visit` is how trips started before the passage rename spell it.
+    passage: PassageKey = Field(validation_alias=AliasChoices("passage", "visit"))
     relation_id: int
     condition: Condition
+    writes: list[PassageWrite] = Field(default_factory=list, description="written first")
 
 
 class CheckConditionResult(_Contract):
@@ -103,18 +131,13 @@ class CheckConditionResult(_Contract):
 
 
 class SendEmailInput(_Contract):
-    visit: StepVisit
+    passage: PassageKey = Field(validation_alias=AliasChoices("passage", "visit"))
     relation_id: int
     journey_id: int
     template: str
-
-
-class SendStatus(StrEnum):
-    sent = "sent"
-    bounced = "bounced"  # permanent SMTP refusal (5xx): recorded, the trip goes on
-    skipped = "skipped"  # no consent, no address, or relation erased
-    failed = "failed"  # could not be built (template error): recorded, the trip goes on
-    uncertain = "uncertain"  # a worker died mid-transaction: never retried, to avoid a double
+    writes: list[PassageWrite] = Field(default_factory=list, description="written first")
+    # The trip ends after this step: close it in the same transaction as the outcome.
+    ends_trip: bool = False
 
 
 class SendEmailResult(_Contract):
@@ -128,6 +151,7 @@ class FinishTripInput(_Contract):
     trip_id: str
     status: TripStatus
     ended_at: datetime
+    writes: list[PassageWrite] = Field(default_factory=list, description="written first")
 
 
 class SyncClosedTripsInput(_Contract):

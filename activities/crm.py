@@ -6,12 +6,11 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from activities.contracts import CHECK_CONDITION, CheckConditionInput, CheckConditionResult
-from activities.passages import record_visit
+from activities.passages import write_passage, write_passages
 from domain.conditions import evaluate
+from domain.statuses import Outcome
 from store.db import session_scope
 from store.facts import load_facts
-
-RELATION_ERASED = "relation_erased"
 
 
 class CrmActivities:
@@ -20,17 +19,18 @@ class CrmActivities:
 
     @activity.defn(name=CHECK_CONDITION)
     def check_condition(self, data: CheckConditionInput) -> CheckConditionResult:
-        """Evaluate and record the branch in one transaction: the path always shows the
-        branch that the workflow was told to take, with the reason."""
-        visit = data.visit
+        """Evaluate and record the branch in one transaction (with the passages still to
+        write): the path always shows the branch the workflow was told to take, and why."""
         with session_scope(self._engine) as session:
+            write_passages(session, data.writes)
             facts = load_facts(session, data.relation_id)
             if facts is None:
-                outcome, detail = RELATION_ERASED, "the relation no longer exists"
+                outcome, detail = Outcome.relation_erased, "the relation no longer exists"
                 result = CheckConditionResult(result=False, reason=detail, relation_exists=False)
             else:
                 evaluated = evaluate(data.condition, facts)
-                outcome, detail = ("then" if evaluated.result else "else"), evaluated.reason
+                outcome = Outcome.then if evaluated.result else Outcome.else_
+                detail = evaluated.reason
                 result = CheckConditionResult(result=evaluated.result, reason=evaluated.reason)
-            record_visit(session, visit, outcome, detail)
+            write_passage(session, data.passage, outcome, detail)
         return result

@@ -1,35 +1,48 @@
-"""Writing one passage of the trip path from the workflow's `StepVisit`.
+"""Writing the trip path from the workflow's passage writes.
 
-Shared by every activity that records where a trip is: the visit carries the
-idempotency key (trip, seq), so every caller writes the same row.
+Shared by every activity that records where a trip is: each write carries the
+idempotency key (trip, seq), so every caller (and every retry) writes the same row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlmodel import Session
 
-from activities.contracts import StepVisit
+from activities.contracts import PassageKey, PassageWrite
 from store import paths
 
 
-def record_visit(
-    session: Session,
-    visit: StepVisit,
-    outcome: str,
-    detail: str,
-    waiting_until: datetime | None = None,
-) -> bool:
-    """False when the trip row no longer exists (nothing to write to)."""
-    return paths.record_passage(
-        session,
-        trip_id=visit.trip_id,
-        seq=visit.seq,
-        step_id=visit.step_id,
-        step_type=visit.step_type,
-        entered_at=visit.entered_at,
+def as_record(
+    passage: PassageKey, outcome: str, detail: str = "", waiting_until: datetime | None = None
+) -> paths.PassageRecord:
+    return paths.PassageRecord(
+        trip_id=passage.trip_id,
+        seq=passage.seq,
+        step_id=passage.step_id,
+        step_type=passage.step_type,
+        entered_at=passage.entered_at,
         outcome=outcome,
         detail=detail,
         waiting_until=waiting_until,
     )
+
+
+def write_passages(session: Session, writes: Iterable[PassageWrite]) -> bool:
+    """False when the trip row no longer exists (nothing to write to)."""
+    return paths.record_passages(
+        session,
+        [as_record(w.passage, w.outcome, w.detail, w.waiting_until) for w in writes],
+    )
+
+
+def write_passage(
+    session: Session,
+    passage: PassageKey,
+    outcome: str,
+    detail: str = "",
+    waiting_until: datetime | None = None,
+) -> bool:
+    return paths.record_passage(session, as_record(passage, outcome, detail, waiting_until))

@@ -20,16 +20,21 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import SEND_EMAIL, SendEmailInput, SendEmailResult, SendStatus, StepVisit
+from activities.contracts import (
+    SEND_EMAIL,
+    SendEmailInput,
+    SendEmailResult,
+)
 from activities.mail.message import InvalidAddress, build_message, envelope_sender, recipient
 from activities.mail.render import Renderer, RenderError, TemplateSource
 from activities.mail.smtp import DeliveryUnknown, SmtpPool, SmtpReply, SmtpUnavailable
-from activities.passages import record_visit
-from store import ledger
+from activities.passages import write_passage, write_passages
+from domain.statuses import FINAL_SENDS, Outcome, SendStatus, TripStatus
+from store import ledger, paths
 from store.db import session_scope
 from store.facts import load_relation, render_context
 from store.models import Template, utcnow
@@ -56,6 +61,10 @@ class _Decision:
 class _Prepared:
     recipient: str
     payload: bytes
+
+
+class _TripGone(Exception):
+    """The trip row no longer exists (its journey was deleted): nothing to send for."""
 
 
 class _ClaimLost(Exception):
@@ -92,25 +101,39 @@ class SendActivities:
 
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, data: SendEmailInput) -> SendEmailResult:
-        if not await asyncio.to_thread(self._record, data.visit, "sending", ""):
+        key = ledger.send_key(data.passage.trip_id, data.passage.step_id)
+
+        def begin(session: Session) -> None:
+            # The path writes the trip still owes and this passage as `sending`, in the
+            # claim's transaction; a trip whose row is gone gets no claim either.
+            if not (
+                write_passages(session, data.writes)
+                and write_passage(session, data.passage, Outcome.sending)
+            ):
+                raise _TripGone
+
+        try:
+            entry = await asyncio.to_thread(
+                ledger.claim,
+                self._engine,
+                key=key,
+                trip_id=data.passage.trip_id,
+                step_id=data.passage.step_id,
+                relation_id=data.relation_id,
+                journey_id=data.journey_id,
+                template=data.template,
+                message_id=ledger.message_id_for(key, self._mail_domain),
+                alongside=begin,
+            )
+        except _TripGone:
             return SendEmailResult(status=SendStatus.skipped, detail="trip no longer exists")
-        result = await self._send(data)
-        await asyncio.to_thread(self._record, data.visit, result.status.value, result.detail)
+        result = await self._send(data, key, entry)
+        await asyncio.to_thread(self._end, data, result)
         return result
 
-    async def _send(self, data: SendEmailInput) -> SendEmailResult:
-        key = ledger.send_key(data.visit.trip_id, data.visit.step_id)
-        entry = await asyncio.to_thread(
-            ledger.claim,
-            self._engine,
-            key=key,
-            trip_id=data.visit.trip_id,
-            step_id=data.visit.step_id,
-            relation_id=data.relation_id,
-            journey_id=data.journey_id,
-            template=data.template,
-            message_id=ledger.message_id_for(key, self._mail_domain),
-        )
+    async def _send(
+        self, data: SendEmailInput, key: str, entry: ledger.LedgerEntry
+    ) -> SendEmailResult:
         settled = await self._settled(entry)
         if settled is not None:
             return settled
@@ -122,7 +145,7 @@ class SendActivities:
                 key,
                 prepared.status,
                 prepared.detail,
-                expected=(ledger.CLAIMED,),
+                expected=(SendStatus.claimed,),
             )
             return await self._settled_or_retry(entry)
         return await self._transmit(key, prepared)
@@ -135,17 +158,17 @@ class SendActivities:
                 select(Template).where(col(Template.key) == data.template)
             ).first()
         if relation is None:
-            return _Decision(ledger.SKIPPED, RELATION_ERASED)
+            return _Decision(SendStatus.skipped, RELATION_ERASED)
         if not relation.email:
-            return _Decision(ledger.SKIPPED, NO_ADDRESS)
+            return _Decision(SendStatus.skipped, NO_ADDRESS)
         if not relation.opt_in_email:
-            return _Decision(ledger.SKIPPED, NO_CONSENT)
+            return _Decision(SendStatus.skipped, NO_CONSENT)
         if template is None:
-            return _Decision(ledger.FAILED, f"template '{data.template}' does not exist")
+            return _Decision(SendStatus.failed, f"template '{data.template}' does not exist")
         try:
             to = recipient(relation.email, relation.display_name)
         except InvalidAddress:
-            return _Decision(ledger.SKIPPED, BAD_ADDRESS)
+            return _Decision(SendStatus.skipped, BAD_ADDRESS)
         source = TemplateSource(
             key=template.key,
             version=f"{template.id}:{template.updated_at.isoformat()}",
@@ -156,13 +179,13 @@ class SendActivities:
         try:
             mail = self._renderer.render(source, render_context(relation))
         except RenderError as error:
-            return _Decision(ledger.FAILED, str(error))
+            return _Decision(SendStatus.failed, str(error))
         message = build_message(
             mail_from=self._mail_from,
             to=to,
             mail=mail,
             message_id=message_id,
-            trip_id=data.visit.trip_id,
+            trip_id=data.passage.trip_id,
         )
         return _Prepared(recipient=to.addr_spec, payload=message.as_bytes())
 
@@ -200,7 +223,7 @@ class SendActivities:
             detail = _scrub(str(reply))
             if reply.permanent and reply.about_recipient:
                 return await self._settle(
-                    key, ledger.BOUNCED, detail, (ledger.CLAIMED, ledger.TRANSMITTING)
+                    key, SendStatus.bounced, detail, (SendStatus.claimed, SendStatus.transmitting)
                 )
             # Refused with a reply: the message was definitely not accepted.
             await asyncio.to_thread(ledger.release, self._engine, key)
@@ -221,12 +244,14 @@ class SendActivities:
         except DeliveryUnknown as error:
             return await self._settle(
                 key,
-                ledger.UNCERTAIN,
+                SendStatus.uncertain,
                 f"{error}: delivery unknown, not resent",
-                (ledger.TRANSMITTING,),
+                (SendStatus.transmitting,),
             )
         # We know it went out, even if an impatient attempt meanwhile said "uncertain".
-        return await self._settle(key, ledger.SENT, "", (ledger.TRANSMITTING, ledger.UNCERTAIN))
+        return await self._settle(
+            key, SendStatus.sent, "", (SendStatus.transmitting, SendStatus.uncertain)
+        )
 
     async def _give_back(self, write: asyncio.Future[bool], key: str) -> None:
         """transmitting -> claimed, only if our own write moved the row: a row another
@@ -248,19 +273,19 @@ class SendActivities:
         so it is never resent.
         """
         while True:
-            if entry.status in ledger.FINAL:
+            if entry.status in FINAL_SENDS:
                 return self._result(entry)
-            if entry.status == ledger.CLAIMED:
+            if entry.status == SendStatus.claimed:
                 return None
             if utcnow() - entry.updated_at > self._lease:
                 entry = await asyncio.to_thread(
                     ledger.settle,
                     self._engine,
                     entry.key,
-                    ledger.UNCERTAIN,
+                    SendStatus.uncertain,
                     "a previous attempt stopped during the SMTP transaction: "
                     "delivery unknown, not resent",
-                    expected=(ledger.TRANSMITTING,),
+                    expected=(SendStatus.transmitting,),
                 )
                 continue
             await asyncio.sleep(_POLL)
@@ -298,6 +323,20 @@ class SendActivities:
             relation_exists=not (status is SendStatus.skipped and entry.detail == RELATION_ERASED),
         )
 
-    def _record(self, visit: StepVisit, outcome: str, detail: str) -> bool:
+    def _end(self, data: SendEmailInput, result: SendEmailResult) -> None:
+        """The outcome, and the trip's end when this was its last step, in one transaction."""
+        words = [f"template `{data.template}`"]
+        if result.message_id:
+            words.append(f"Message-ID {result.message_id}")
+        if result.detail:
+            words.append(result.detail)
         with session_scope(self._engine) as session:
-            return record_visit(session, visit, outcome, detail)
+            write_passage(session, data.passage, Outcome(result.status.value), "; ".join(words))
+            if data.ends_trip:
+                paths.finish_trip(
+                    session,
+                    trip_id=data.passage.trip_id,
+                    status=TripStatus.completed,
+                    # Temporal's clock, as for every other time in the path.
+                    ended_at=activity.info().started_time,
+                )

@@ -17,11 +17,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.contracts import (
     SYNC_CLOSED_TRIPS,
+    TRIP_WORKFLOW,
     SyncClosedTripsInput,
     SyncClosedTripsResult,
     TripStatus,
 )
-from activities.enrolment import TRIP_WORKFLOW
 from store import paths
 from store.db import session_scope
 

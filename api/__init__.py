@@ -1,1 +1,1 @@
-"""The HTTP API: a thin layer over the store and the enrolment activity."""
+"""The HTTP API: a thin layer over the store and the enrollment activity."""

@@ -8,7 +8,7 @@ from temporalio.api.batch.v1 import BatchOperationCancellation
 from temporalio.api.workflowservice.v1 import StartBatchOperationRequest
 from temporalio.client import Client
 
-from activities.enrolment import TRIP_WORKFLOW
+from activities.contracts import TRIP_WORKFLOW
 
 
 def running_trips_query(journey_id: int) -> str:

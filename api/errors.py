@@ -65,7 +65,7 @@ async def _data_error(_request: Request, error: DataError) -> JSONResponse:
 
 
 async def _temporal_unavailable(_request: Request, error: RPCError) -> JSONResponse:
-    # The caller may retry: enrolment removed its trip row unless the workflow may have
+    # The caller may retry: enrollment removed its trip row unless the workflow may have
     # started, in which case the kept row makes a retry respect the re-entry setting.
     return JSONResponse(
         status_code=503, content={"detail": f"Temporal did not accept the request: {error.message}"}

@@ -48,9 +48,9 @@ class Phase:
     seconds_to_last_mail: float
     trips_per_s: float  # trips / (last workflow closed - first start)
     mails_per_s: float  # mails / (last mail received - first start); baseline: no-op runs
-    p50_ms: float  # start (enrolment) -> mail received, within the burst
+    p50_ms: float  # start (enrollment) -> mail received, within the burst
     p95_ms: float
-    p50_done_ms: float  # start (enrolment) -> workflow closed, within the burst
+    p50_done_ms: float  # start (enrollment) -> workflow closed, within the burst
     p95_done_ms: float
     idle_p50_ms: float  # start -> mail for a single trip on an otherwise idle system
     idle_p95_ms: float
@@ -58,7 +58,7 @@ class Phase:
     doubles: int
     # Average CPU during the burst, % of one core (the machine has `nproc` cores).
     server_cpu: float  # the Temporal dev server
-    harness_cpu: float  # this process: worker, enrolment and SMTP sink
+    harness_cpu: float  # this process: worker, enrollment and SMTP sink
     others_cpu: float  # everything else on the machine: noise
 
     @classmethod
@@ -201,7 +201,7 @@ def markdown(run: Run) -> str:
         "",
         "Baseline mails/s in brackets: no-op activities run per second. CPU: average during "
         "the burst in % of one core, for the dev server, the harness process (worker, "
-        "enrolment, SMTP sink) and everything else on the machine (noise).",
+        "enrollment, SMTP sink) and everything else on the machine (noise).",
         "",
     ]
     for server, value in facts["reisplan_over_baseline_trips"].items():

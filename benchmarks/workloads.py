@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.enrolment import enrol, trip_id
+from activities.admission import admit, trip_id
 from benchmarks.noop import NOOP_WORKFLOW, NoopActivities, NoopWorkflow
 from benchmarks.sink import TimingSink
 from domain.definition import JourneyDefinition
@@ -185,10 +185,10 @@ class Trips:
         return f"JourneyId = '{self.journey_id}'"
 
     async def start(self, key: str) -> None:
-        trip = await enrol(
+        trip = await admit(
             self.client, self.engine, self.task_queue, self.journey_id, self.relation_of[key]
         )
-        assert trip.id == key, f"expected the first trip {key}, enrolment made {trip.id}"
+        assert trip.id == key, f"expected the first trip {key}, enrollment made {trip.id}"
 
     def arrivals(self) -> dict[str, float]:
         return {self.trip_of[address]: at for address, at in self.sink.received().items()}
@@ -201,7 +201,7 @@ class Trips:
 async def trips(
     client: Client, store: Store, settings: Settings, tag: str, n: int
 ) -> AsyncIterator[Trips]:
-    """N relations ready to enrol into a fresh one-email journey; real worker and sink."""
+    """N relations ready to admit into a fresh one-email journey; real worker and sink."""
     journey_id, addresses = add_journey_and_relations(store, tag, n)
     trip_ids = {rid: trip_id(journey_id, rid, 1) for rid in addresses}
     sink = TimingSink().start()

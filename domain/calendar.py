@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from domain.definition import WEEKDAYS, TimeWindow
 from domain.durations import Duration
+from domain.schema import WEEKDAYS, TimeWindow
 
 # How far around a local day offset changes are looked for (a skipped midnight).
 _MARGIN = timedelta(hours=2)
@@ -127,3 +127,13 @@ def resolve_until(until: datetime, zone: ZoneInfo) -> datetime:
     if until.tzinfo is None:
         return local_instant(until.date(), until.time(), zone)
     return until.astimezone(UTC)
+
+
+def describe_moment(moment: datetime, zone: ZoneInfo, *, seconds: bool = False) -> str:
+    """A moment as the path and the Web UI show it: journey-local time first, then UTC,
+    '2020-01-01 09:00 Europe/Amsterdam (08:00 UTC)'; the UTC date is added when it differs."""
+    clock = "%H:%M:%S" if seconds or moment.second or moment.microsecond else "%H:%M"
+    local = moment.astimezone(zone)
+    utc = moment.astimezone(UTC)
+    utc_text = utc.strftime(clock if utc.date() == local.date() else f"%Y-%m-%d {clock}")
+    return f"{local.strftime(f'%Y-%m-%d {clock}')} {zone.key} ({utc_text} UTC)"

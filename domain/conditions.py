@@ -121,43 +121,43 @@ class RelationFacts:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Evaluation:
     result: bool
     reason: str
 
 
-def evaluate(condition: Condition, facts: RelationFacts) -> Outcome:
+def evaluate(condition: Condition, facts: RelationFacts) -> Evaluation:
     """Evaluate for one relation; the reason names fields and constants, never the
     relation's own values (they are personal data and the reason is stored in the path)."""
     if isinstance(condition, AllCondition):
         outcomes = [evaluate(child, facts) for child in condition.all]
         failed = [o for o in outcomes if not o.result]
         if failed:
-            return Outcome(False, failed[0].reason)
-        return Outcome(True, " and ".join(o.reason for o in outcomes))
+            return Evaluation(False, failed[0].reason)
+        return Evaluation(True, " and ".join(o.reason for o in outcomes))
     if isinstance(condition, AnyCondition):
         outcomes = [evaluate(child, facts) for child in condition.any]
         passed = [o for o in outcomes if o.result]
         if passed:
-            return Outcome(True, passed[0].reason)
-        return Outcome(False, " and ".join(o.reason for o in outcomes))
+            return Evaluation(True, passed[0].reason)
+        return Evaluation(False, " and ".join(o.reason for o in outcomes))
     if isinstance(condition, NotCondition):
         inner = evaluate(condition.not_, facts)
-        return Outcome(not inner.result, f"not ({inner.reason})")
+        return Evaluation(not inner.result, f"not ({inner.reason})")
     if isinstance(condition, GroupCondition):
         member = condition.in_group in facts.groups
         verb = "is" if member else "is not"
-        return Outcome(member, f"{verb} in group '{condition.in_group}'")
+        return Evaluation(member, f"{verb} in group '{condition.in_group}'")
     return _compare(condition, facts)
 
 
-def _compare(condition: FieldCondition, facts: RelationFacts) -> Outcome:
+def _compare(condition: FieldCondition, facts: RelationFacts) -> Evaluation:
     actual = facts.fields.get(condition.field)
     result = _apply(condition.op, actual, condition.value)
     wording = f"{condition.field} {condition.op}"
     if condition.op not in _UNARY:
         wording += f" {_show(condition.value)}"
-    return Outcome(result, f"{wording}: {'yes' if result else 'no'}")
+    return Evaluation(result, f"{wording}: {'yes' if result else 'no'}")
 
 
 def _show(value: Any) -> str:
@@ -300,3 +300,19 @@ def groups_mentioned(condition: Condition) -> set[str]:
     if isinstance(condition, GroupCondition):
         return {condition.in_group}
     return set()
+
+
+def describe_condition(condition: Condition) -> str:
+    """The condition as an operator reads it in the Web UI: `member_since is_set`."""
+    if isinstance(condition, AllCondition):
+        return "(" + " and ".join(describe_condition(c) for c in condition.all) + ")"
+    if isinstance(condition, AnyCondition):
+        return "(" + " or ".join(describe_condition(c) for c in condition.any) + ")"
+    if isinstance(condition, NotCondition):
+        return f"not {describe_condition(condition.not_)}"
+    if isinstance(condition, GroupCondition):
+        return f"in group '{condition.in_group}'"
+    wording = f"{condition.field} {condition.op}"
+    if condition.op not in _UNARY:
+        wording += f" {_show(condition.value)}"
+    return wording

@@ -1,8 +1,9 @@
 """Where each step leads, and the rules that make a definition runnable.
 
-Steps run in list order unless `next`, `then`/`else` or `target` say otherwise; the last
-step in the list ends the trip. The graph must be acyclic (a trip always ends), every
-target must exist, and every step must be reachable from the first.
+Each step names its ways out (`next`, `then`/`else`, `target`, ...); a way that names no
+step leads to the next step in the list, and after the last one the trip ends. The graph
+must be acyclic (a trip always ends), every target must exist, and every step must be
+reachable from the first.
 """
 
 from __future__ import annotations
@@ -15,35 +16,13 @@ from pydantic_core import PydanticCustomError
 from domain.errors import DefinitionIssue
 
 if TYPE_CHECKING:
-    from domain.definition import JourneyDefinition, Step
+    from domain.definition import JourneyDefinition
 
 
 def successors(definition: JourneyDefinition, index: int) -> list[tuple[str, str | None]]:
-    """(field, target) pairs of step `index`; target None means the trip ends there."""
-    from domain.definition import ExitStep, IfStep, JumpStep
-
+    """(way out, target) pairs of step `index`; target None means the trip ends there."""
     step = definition.steps[index]
-    if isinstance(step, ExitStep):
-        return []
-    if isinstance(step, IfStep):
-        return [("then", step.then), ("else", step.else_)]
-    if isinstance(step, JumpStep):
-        return [("target", step.target)]
-    if step.next is not None:
-        return [("next", step.next)]
-    following = definition.steps[index + 1].id if index + 1 < len(definition.steps) else None
-    return [("next", following)]
-
-
-def next_step(definition: JourneyDefinition, step: Step, branch: bool | None = None) -> str | None:
-    """The step a trip goes to after `step`; for an `if`, `branch` is its outcome."""
-    index = next(i for i, s in enumerate(definition.steps) if s.id == step.id)
-    pairs = successors(definition, index)
-    if not pairs:
-        return None
-    if branch is not None:
-        return pairs[0][1] if branch else pairs[1][1]
-    return pairs[0][1]
+    return [(way, definition.follow(step, way)) for way in step.ways_out()]
 
 
 def find_issues(definition: JourneyDefinition) -> list[DefinitionIssue]:

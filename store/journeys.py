@@ -8,7 +8,6 @@ the draft did not change), so running trips never see their journey change under
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,22 +15,12 @@ from sqlalchemy import exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from domain.conditions import groups_mentioned
-from domain.definition import (
-    IfStep,
-    JourneyDefinition,
-    SendEmailStep,
-    parse_definition,
-    parse_frozen,
-)
+from domain.definition import JourneyDefinition, parse_definition, parse_frozen
+from domain.statuses import JourneyStatus, TripStatus
 from store.errors import Conflict, Invalid, NotFound, Problem
 from store.models import Group, Journey, JourneyVersion, Template, Trip, utcnow
 
-
-class JourneyStatus(StrEnum):
-    draft = "draft"
-    active = "active"
-    inactive = "inactive"
+__all__ = ["JourneyStatus"]
 
 
 def _stored(definition: JourneyDefinition) -> dict[str, Any]:
@@ -156,6 +145,25 @@ def known_step_ids(session: Session, journey: Journey) -> set[str]:
 # --- activation --------------------------------------------------------------------------
 
 
+# Where a definition's problems are reported, at creation and activation alike: the
+# definition is the `definition` member of the request body that created or edited it.
+DEFINITION_LOC = ("body", "definition")
+
+
+def definition_problems(error: ValidationError) -> list[Problem]:
+    """A definition's validation errors, one per field; graph errors one per step."""
+    problems: list[Problem] = []
+    for entry in error.errors():
+        issues = (entry.get("ctx") or {}).get("issues")
+        if entry["type"] == "journey_graph" and issues:
+            problems.extend(
+                Problem((*DEFINITION_LOC, *i["loc"]), i["msg"], "journey_graph") for i in issues
+            )
+        else:
+            problems.append(Problem((*DEFINITION_LOC, *entry["loc"]), entry["msg"], entry["type"]))
+    return problems
+
+
 def activate(session: Session, journey_id: int) -> Journey:
     """Validate the draft's references, freeze it as a version and make it active."""
     journey = get(session, journey_id)
@@ -165,9 +173,7 @@ def activate(session: Session, journey_id: int) -> Journey:
         definition = parse_definition(journey.definition)
     except ValidationError as error:
         # A draft saved under older rules that today's rules refuse: edit it first.
-        raise Invalid(
-            [Problem(("body", "definition", *e["loc"]), e["msg"]) for e in error.errors()]
-        ) from None
+        raise Invalid(definition_problems(error)) from None
     problems = reference_problems(session, definition)
     if problems:
         raise Invalid(problems)
@@ -205,26 +211,24 @@ def activate(session: Session, journey_id: int) -> Journey:
 
 
 def reference_problems(session: Session, definition: JourneyDefinition) -> list[Problem]:
-    """Templates and groups a definition names that do not exist (yet)."""
-    templates = set(session.exec(select(Template.key)).all())
-    groups = set(session.exec(select(Group.key)).all())
+    """Templates and groups the definition's steps name that do not exist (yet)."""
+    known = {
+        "template": set(session.exec(select(Template.key)).all()),
+        "group": set(session.exec(select(Group.key)).all()),
+    }
     problems: list[Problem] = []
     for index, step in enumerate(definition.steps):
-        if isinstance(step, SendEmailStep) and step.template not in templates:
-            problems.append(
-                Problem(
-                    ("definition", "steps", index, "template"),
-                    f"step '{step.id}': template '{step.template}' does not exist",
-                    "unknown_template",
-                )
-            )
-        if isinstance(step, IfStep):
-            for key in sorted(groups_mentioned(step.condition) - groups):
+        needed = step.references()
+        for kind, keys, field in (
+            ("template", needed.templates, "template"),
+            ("group", needed.groups, "condition"),
+        ):
+            for key in sorted(keys - known[kind]):
                 problems.append(
                     Problem(
-                        ("definition", "steps", index, "condition"),
-                        f"step '{step.id}': group '{key}' does not exist",
-                        "unknown_group",
+                        (*DEFINITION_LOC, "steps", index, field),
+                        f"step '{step.id}': {kind} '{key}' does not exist",
+                        f"unknown_{kind}",
                     )
                 )
     return problems
@@ -259,7 +263,7 @@ def _definitions_in_use(session: Session) -> Iterator[tuple[int, JourneyDefiniti
     running = (
         (col(Trip.journey_id) == col(JourneyVersion.journey_id))
         & (col(Trip.journey_version) == col(JourneyVersion.version))
-        & (col(Trip.status) == "running")
+        & (col(Trip.status) == TripStatus.running)
     )
     query = select(JourneyVersion.journey_id, JourneyVersion.definition).where(
         or_(exists().where(active), exists().where(running))
@@ -270,18 +274,11 @@ def _definitions_in_use(session: Session) -> Iterator[tuple[int, JourneyDefiniti
 
 def journeys_using_template(session: Session, key: str) -> list[int]:
     """Journeys that send template `key` now or may still: active, or with running trips."""
-    return sorted({jid for jid, d in _definitions_in_use(session) if key in d.templates()})
+    return sorted(
+        {jid for jid, d in _definitions_in_use(session) if key in d.references().templates}
+    )
 
 
 def journeys_using_group(session: Session, key: str) -> list[int]:
     """Journeys whose conditions check group `key`: active, or with running trips."""
-    return sorted(
-        {
-            jid
-            for jid, d in _definitions_in_use(session)
-            if any(
-                isinstance(step, IfStep) and key in groups_mentioned(step.condition)
-                for step in d.steps
-            )
-        }
-    )
+    return sorted({jid for jid, d in _definitions_in_use(session) if key in d.references().groups})

@@ -13,26 +13,18 @@ its state is durable before the next side effect starts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
+from domain.statuses import SendStatus
 from store.db import session_scope
 from store.models import Send, utcnow
-
-CLAIMED = "claimed"
-TRANSMITTING = "transmitting"
-SENT = "sent"
-BOUNCED = "bounced"
-SKIPPED = "skipped"
-FAILED = "failed"
-UNCERTAIN = "uncertain"
-FINAL = frozenset({SENT, BOUNCED, SKIPPED, FAILED, UNCERTAIN})
 
 
 @dataclass(frozen=True)
@@ -82,31 +74,38 @@ def claim(
     journey_id: int,
     template: str,
     message_id: str,
+    alongside: Callable[[Session], object] | None = None,
 ) -> LedgerEntry:
     """Insert a `claimed` row, or return the row an earlier (or concurrent) attempt made.
 
-    The unique key decides between concurrent attempts: the losing insert fails and the
-    loser reads the winner's row.
+    `alongside` runs first in the same transaction (the send's path writes), so one
+    commit covers both. The unique key decides between concurrent attempts: the losing
+    insert fails, its transaction is rolled back, and the loser reads the winner's row
+    after redoing `alongside` on its own.
     """
-    existing = get(engine, key)
-    if existing is not None:
-        return existing
     try:
         with session_scope(engine) as session:
-            row = Send(
-                key=key,
-                trip_id=trip_id,
-                step_id=step_id,
-                relation_id=relation_id,
-                journey_id=journey_id,
-                template=template,
-                message_id=message_id,
-                status=CLAIMED,
-            )
-            session.add(row)
-            session.flush()
+            if alongside is not None:
+                alongside(session)
+            row = session.exec(select(Send).where(col(Send.key) == key)).first()
+            if row is None:
+                row = Send(
+                    key=key,
+                    trip_id=trip_id,
+                    step_id=step_id,
+                    relation_id=relation_id,
+                    journey_id=journey_id,
+                    template=template,
+                    message_id=message_id,
+                    status=SendStatus.claimed,
+                )
+                session.add(row)
+                session.flush()
             return _entry(row)
     except IntegrityError:
+        if alongside is not None:
+            with session_scope(engine) as session:
+                alongside(session)
         winner = get(engine, key)
         if winner is None:
             # Not a lost race: the insert itself is invalid (e.g. the trip row is gone).
@@ -116,13 +115,13 @@ def claim(
 
 def start_transmitting(engine: Engine, key: str) -> bool:
     """claimed -> transmitting; False when another attempt got there first."""
-    return _move(engine, key, (CLAIMED,), TRANSMITTING, count_attempt=True)
+    return _move(engine, key, (SendStatus.claimed,), SendStatus.transmitting, count_attempt=True)
 
 
 def release(engine: Engine, key: str) -> bool:
     """transmitting -> claimed: the server refused the message, so it definitely did not
     go out and a retry may try again."""
-    return _move(engine, key, (TRANSMITTING,), CLAIMED)
+    return _move(engine, key, (SendStatus.transmitting,), SendStatus.claimed)
 
 
 def settle(
@@ -130,15 +129,29 @@ def settle(
 ) -> LedgerEntry:
     """Record a final status if the row is still in one of the `expected` states; either
     way return the row as it now stands (the recorded result wins over ours)."""
-    _move(engine, key, tuple(expected), status, detail=detail)
-    entry = get(engine, key)
-    if entry is None:
-        raise LookupError(f"send ledger row {key!r} disappeared")
-    return entry
+    with session_scope(engine) as session:
+        _move_in(session, key, tuple(expected), status, detail=detail)
+        row = session.exec(select(Send).where(col(Send.key) == key)).first()
+        if row is None:
+            raise LookupError(f"send ledger row {key!r} disappeared")
+        return _entry(row)
 
 
 def _move(
     engine: Engine,
+    key: str,
+    expected: tuple[str, ...],
+    status: str,
+    *,
+    detail: str | None = None,
+    count_attempt: bool = False,
+) -> bool:
+    with session_scope(engine) as session:
+        return _move_in(session, key, expected, status, detail=detail, count_attempt=count_attempt)
+
+
+def _move_in(
+    session: Session,
     key: str,
     expected: tuple[str, ...],
     status: str,
@@ -151,10 +164,7 @@ def _move(
         values["detail"] = detail
     if count_attempt:
         values["attempts"] = col(Send.attempts) + 1
-    with session_scope(engine) as session:
-        result = session.exec(
-            update(Send)
-            .where(col(Send.key) == key, col(Send.status).in_(expected))
-            .values(**values)
-        )
-        return bool(result.rowcount)
+    result = session.exec(
+        update(Send).where(col(Send.key) == key, col(Send.status).in_(expected)).values(**values)
+    )
+    return bool(result.rowcount)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from domain.statuses import JourneyStatus, SendStatus, TripStatus
 from store.types import UtcDateTime
 
 
@@ -74,7 +75,7 @@ class Journey(SQLModel, table=True):
     __table_args__ = _NEVER_REUSE_IDS
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
-    status: str = Field(default="draft", max_length=16)  # draft | active | inactive
+    status: str = Field(default=JourneyStatus.draft, max_length=16)
     # The editable draft; a version copies it at activation and never changes again.
     definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     active_version: int | None = None
@@ -103,7 +104,7 @@ class Trip(SQLModel, table=True):
     # No foreign key: trips outlive an erased relation, holding only its former id.
     relation_id: int = Field(index=True)
     number: int
-    status: str = Field(default="running", max_length=16, index=True)
+    status: str = Field(default=TripStatus.running, max_length=16, index=True)
     current_step: str | None = Field(default=None, max_length=64)
     # The seq of the passage that set current_step: a late write from an earlier
     # passage (a timed-out attempt finishing after its retry) must not move it back.
@@ -113,10 +114,9 @@ class Trip(SQLModel, table=True):
     ended_at: datetime | None = _ts(nullable=True)
 
 
-class TripStep(SQLModel, table=True):
-    """One passage through a step: the trip's path, with the outcome and its reason."""
+class Passage(SQLModel, table=True):
+    """One passage through a step: a row of the trip's path, with its outcome and why."""
 
-    __tablename__ = "trip_step"
     __table_args__ = (UniqueConstraint("trip_id", "seq"), _NEVER_REUSE_IDS)
     id: int | None = Field(default=None, primary_key=True)
     trip_id: str = Field(foreign_key="trip.id", index=True, max_length=200, ondelete="CASCADE")
@@ -143,9 +143,9 @@ class Send(SQLModel, table=True):
     journey_id: int = Field(index=True)
     template: str = Field(max_length=100)
     message_id: str = Field(max_length=300)
-    # claimed -> transmitting -> sent | bounced | failed | skipped; uncertain when a
-    # claim is found in `transmitting` by a later attempt.
-    status: str = Field(default="claimed", max_length=16, index=True)
+    # domain.statuses.SendStatus: claimed -> transmitting -> sent | bounced | failed |
+    # skipped; uncertain when a claim is found in `transmitting` by a later attempt.
+    status: str = Field(default=SendStatus.claimed, max_length=16, index=True)
     detail: str = Field(default="")
     attempts: int = 0
     created_at: datetime = _ts(nullable=False, default=utcnow)

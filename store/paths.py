@@ -1,4 +1,4 @@
-"""The trip path: one `trip_step` row per passage, and where the trip is now.
+"""The trip path: one `passage` row per step passed, and where the trip is now.
 
 Writes are upserts keyed by (trip_id, seq), so a retried activity rewrites its own row
 instead of adding a second one; the same transaction moves `trip.current_step`, but
@@ -8,6 +8,7 @@ trip moved on) still writes its own row, yet cannot take the trip back to its st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,21 +16,25 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from store.models import Trip, TripStep, utcnow
+from domain.statuses import OPEN_OUTCOMES, Outcome, TripStatus
+from store.models import Passage, Trip, utcnow
 
 
-def record_passage(
-    session: Session,
-    *,
-    trip_id: str,
-    seq: int,
-    step_id: str,
-    step_type: str,
-    entered_at: datetime,
-    outcome: str,
-    detail: str = "",
-    waiting_until: datetime | None = None,
-) -> bool:
+@dataclass(frozen=True)
+class PassageRecord:
+    """What is known of one passage; rewriting the same (trip_id, seq) is harmless."""
+
+    trip_id: str
+    seq: int
+    step_id: str
+    step_type: str
+    entered_at: datetime
+    outcome: str
+    detail: str = ""
+    waiting_until: datetime | None = None
+
+
+def record_passage(session: Session, record: PassageRecord) -> bool:
     """Write (or rewrite) one passage and make its step the trip's current one, unless
     the trip already recorded a later passage.
 
@@ -39,24 +44,28 @@ def record_passage(
     # One conditional UPDATE, so two writes racing each other cannot both "win" out of order.
     moved = session.exec(
         update(Trip)
-        .where(col(Trip.id) == trip_id, col(Trip.current_seq) <= seq)
-        .values(current_step=step_id, waiting_until=waiting_until, current_seq=seq)
+        .where(col(Trip.id) == record.trip_id, col(Trip.current_seq) <= record.seq)
+        .values(
+            current_step=record.step_id,
+            waiting_until=record.waiting_until,
+            current_seq=record.seq,
+        )
     )
-    if moved.rowcount == 0 and not _exists(session, trip_id):
+    if moved.rowcount == 0 and not _exists(session, record.trip_id):
         return False
     values: dict[str, Any] = dict(
-        trip_id=trip_id,
-        seq=seq,
-        step_id=step_id,
-        step_type=step_type,
-        entered_at=entered_at,
-        outcome=outcome,
-        detail=detail,
-        waiting_until=waiting_until,
+        trip_id=record.trip_id,
+        seq=record.seq,
+        step_id=record.step_id,
+        step_type=record.step_type,
+        entered_at=record.entered_at,
+        outcome=record.outcome,
+        detail=record.detail,
+        waiting_until=record.waiting_until,
         recorded_at=utcnow(),
     )
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(TripStep).values(**values)
+    statement = insert(Passage).values(**values)
     session.exec(
         statement.on_conflict_do_update(
             index_elements=["trip_id", "seq"],
@@ -69,23 +78,46 @@ def record_passage(
     return True
 
 
+def record_passages(session: Session, records: list[PassageRecord]) -> bool:
+    """Several passages in order, in the caller's transaction; False if the trip is gone."""
+    return all([record_passage(session, record) for record in records])
+
+
 def finish_trip(session: Session, *, trip_id: str, status: str, ended_at: datetime) -> bool:
-    """Close a trip; `current_step` keeps the last step so the path's end stays visible."""
+    """Close a trip; `current_step` keeps the last step so the path's end stays visible.
+
+    A passage still open (waiting, sending) gets its final outcome: a cancelled trip's
+    last row says `cancelled`, not `waiting` for ever.
+    """
     result = session.exec(
         update(Trip)
         .where(col(Trip.id) == trip_id)
         .values(status=status, ended_at=ended_at, waiting_until=None)
     )
+    _close_open_passages(session, trip_id, status)
     return bool(result.rowcount)
+
+
+def _close_open_passages(session: Session, trip_id: str, status: str) -> None:
+    if status == TripStatus.completed:
+        return  # a completed trip's own code gave every passage its outcome
+    outcome = Outcome.cancelled if status == TripStatus.cancelled else Outcome.failed
+    session.exec(
+        update(Passage)
+        .where(col(Passage.trip_id) == trip_id, col(Passage.outcome).in_(OPEN_OUTCOMES))
+        .values(outcome=outcome, waiting_until=None, recorded_at=utcnow())
+    )
 
 
 def close_if_running(session: Session, *, trip_id: str, status: str, ended_at: datetime) -> bool:
     """Close a trip that ended outside its own code; True when it was still open here."""
     result = session.exec(
         update(Trip)
-        .where(col(Trip.id) == trip_id, col(Trip.status) == "running")
+        .where(col(Trip.id) == trip_id, col(Trip.status) == TripStatus.running)
         .values(status=status, ended_at=ended_at, waiting_until=None)
     )
+    if result.rowcount:
+        _close_open_passages(session, trip_id, status)
     return bool(result.rowcount)
 
 

@@ -2,7 +2,8 @@
 
 The counts come from our own tables (Temporal's visibility cannot group by step):
 "waiting at X" = running trips whose current step is X; "passed X" = distinct trips
-that reached X and are no longer there (moved on, or ended at X).
+that reached X and are no longer there (moved on, or ended at X) without being
+cancelled there; "cancelled at X" = trips cancelled while at X.
 """
 
 from __future__ import annotations
@@ -10,24 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, func, update
 from sqlmodel import Session, col, select
 
 from domain.definition import JourneyDefinition
+from domain.statuses import Outcome, TripStatus
 from store.errors import NotFound
-from store.models import Trip, TripStep
+from store.models import Passage, Relation, Trip
 
-STATUSES = ("running", "completed", "cancelled", "failed")
-
-
-# --- enrolment's writes --------------------------------------------------------------------
+# --- admission's writes --------------------------------------------------------------------
 
 
 def numbers_taken(session: Session, journey_id: int, relation_id: int) -> tuple[int, int]:
     """(highest trip number so far or 0, how many of those trips are running)."""
     query = select(
         func.coalesce(func.max(Trip.number), 0),
-        func.count().filter(col(Trip.status) == "running"),
+        func.count().filter(col(Trip.status) == TripStatus.running),
     ).where(col(Trip.journey_id) == journey_id, col(Trip.relation_id) == relation_id)
     highest, running = session.exec(query).one()
     return int(highest), int(running)
@@ -42,11 +41,11 @@ def delete_unstarted(session: Session, trip_id: str) -> None:
 
 
 def close_cancelled(session: Session, trip_id: str, *, ended_at: datetime) -> None:
-    """Close a trip enrolment cancelled again; one that already ended keeps its own end."""
+    """Close a trip admission cancelled again; one that already ended keeps its own end."""
     session.exec(
         update(Trip)
-        .where(col(Trip.id) == trip_id, col(Trip.status) == "running")
-        .values(status="cancelled", ended_at=ended_at, waiting_until=None)
+        .where(col(Trip.id) == trip_id, col(Trip.status) == TripStatus.running)
+        .values(status=TripStatus.cancelled, ended_at=ended_at, waiting_until=None)
     )
     session.commit()
 
@@ -55,7 +54,9 @@ def close_cancelled(session: Session, trip_id: str, *, ended_at: datetime) -> No
 
 
 @dataclass(frozen=True)
-class Passage:
+class PathEntry:
+    """A passage as the path shows it: with the moment the trip left the step."""
+
     seq: int
     step_id: str
     step_type: str
@@ -73,19 +74,19 @@ def get(session: Session, trip_id: str) -> Trip:
     return trip
 
 
-def path(session: Session, trip: Trip) -> list[Passage]:
+def path(session: Session, trip: Trip) -> list[PathEntry]:
     """The steps a trip passed, in order; a passage is left when the next one is entered."""
     rows = session.exec(
-        select(TripStep).where(col(TripStep.trip_id) == trip.id).order_by(col(TripStep.seq))
+        select(Passage).where(col(Passage.trip_id) == trip.id).order_by(col(Passage.seq))
     ).all()
-    passages: list[Passage] = []
+    passages: list[PathEntry] = []
     for index, row in enumerate(rows):
         if index + 1 < len(rows):
             left_at: datetime | None = rows[index + 1].entered_at
         else:
             left_at = trip.ended_at
         passages.append(
-            Passage(
+            PathEntry(
                 seq=row.seq,
                 step_id=row.step_id,
                 step_type=row.step_type,
@@ -118,7 +119,7 @@ def running_count(session: Session, journey_id: int) -> int:
     query = (
         select(func.count())
         .select_from(Trip)
-        .where(col(Trip.journey_id) == journey_id, col(Trip.status) == "running")
+        .where(col(Trip.journey_id) == journey_id, col(Trip.status) == TripStatus.running)
     )
     return session.exec(query).one()
 
@@ -129,6 +130,7 @@ class StepCount:
     step_type: str
     waiting: int
     passed: int
+    cancelled: int
 
 
 @dataclass(frozen=True)
@@ -138,33 +140,45 @@ class JourneyCounts:
 
 
 def counts(session: Session, journey_id: int, definition: JourneyDefinition) -> JourneyCounts:
+    running = col(Trip.status) == TripStatus.running
     waiting_rows = session.exec(
         select(Trip.current_step, func.count())
-        .where(col(Trip.journey_id) == journey_id, col(Trip.status) == "running")
+        .where(col(Trip.journey_id) == journey_id, running)
         .group_by(col(Trip.current_step))
     ).all()
     waiting = {step: int(n) for step, n in waiting_rows if step is not None}
-    passed_rows = session.exec(
-        select(TripStep.step_id, func.count(func.distinct(TripStep.trip_id)))
-        .join(Trip, col(Trip.id) == col(TripStep.trip_id))
-        .where(
-            col(Trip.journey_id) == journey_id,
-            # Still there is "waiting", not "passed".
-            or_(col(Trip.status) != "running", col(Trip.current_step) != col(TripStep.step_id)),
+    cancelled_here = col(Passage.outcome) == Outcome.cancelled
+    # Still there is "waiting", not "passed" (a trip may pass a step twice, e.g. a send
+    # window wait, so "there" means the trip's current passage).
+    still_here = and_(running, col(Trip.current_seq) == col(Passage.seq))
+    passage_rows = session.exec(
+        select(
+            Passage.step_id,
+            func.count(func.distinct(Passage.trip_id)).filter(~cancelled_here & ~still_here),
+            func.count(func.distinct(Passage.trip_id)).filter(cancelled_here),
         )
-        .group_by(col(TripStep.step_id))
+        .join(Trip, col(Trip.id) == col(Passage.trip_id))
+        .where(col(Trip.journey_id) == journey_id)
+        .group_by(col(Passage.step_id))
     ).all()
-    passed = {step: int(n) for step, n in passed_rows}
+    passed = {step: int(p) for step, p, _ in passage_rows}
+    cancelled = {step: int(c) for step, _, c in passage_rows}
     status_rows = session.exec(
         select(Trip.status, func.count())
         .where(col(Trip.journey_id) == journey_id)
         .group_by(col(Trip.status))
     ).all()
-    totals = dict.fromkeys(STATUSES, 0)
+    totals = {status.value: 0 for status in TripStatus}
     totals.update({status: int(n) for status, n in status_rows})
     return JourneyCounts(
         steps=[
-            StepCount(s.id, s.type, waiting.get(s.id, 0), passed.get(s.id, 0))
+            StepCount(
+                s.id,
+                s.type,
+                waiting.get(s.id, 0),
+                passed.get(s.id, 0),
+                cancelled.get(s.id, 0),
+            )
             for s in definition.steps
         ],
         totals=totals,
@@ -174,6 +188,10 @@ def counts(session: Session, journey_id: int, definition: JourneyDefinition) -> 
 @dataclass(frozen=True)
 class Waiting:
     relation_id: int
+    # Who it is, for support staff; None once the relation was erased.
+    first_name: str | None
+    last_name: str | None
+    email: str | None
     trip_id: str
     journey_version: int
     since: datetime
@@ -185,20 +203,21 @@ def waiting_at(
 ) -> tuple[list[Waiting], int]:
     """Relations whose running trip is at `step_id` now, longest waiting first."""
     entered = (
-        select(TripStep.trip_id, func.max(TripStep.entered_at).label("entered_at"))
-        .where(col(TripStep.step_id) == step_id)
-        .group_by(col(TripStep.trip_id))
+        select(Passage.trip_id, func.max(Passage.entered_at).label("entered_at"))
+        .where(col(Passage.step_id) == step_id)
+        .group_by(col(Passage.trip_id))
         .subquery()
     )
     here = (
         (col(Trip.journey_id) == journey_id)
-        & (col(Trip.status) == "running")
+        & (col(Trip.status) == TripStatus.running)
         & (col(Trip.current_step) == step_id)
     )
     since = func.coalesce(entered.c.entered_at, Trip.started_at)
     query = (
-        select(Trip, since)
+        select(Trip, since, Relation)
         .outerjoin(entered, entered.c.trip_id == col(Trip.id))
+        .outerjoin(Relation, col(Relation.id) == col(Trip.relation_id))
         .where(here)
         .order_by(since, col(Trip.id))
         .offset(offset)
@@ -208,11 +227,14 @@ def waiting_at(
     found = [
         Waiting(
             relation_id=trip.relation_id,
+            first_name=person.first_name if person else None,
+            last_name=person.last_name if person else None,
+            email=person.email if person else None,
             trip_id=trip.id,
             journey_version=trip.journey_version,
             since=at,
             waiting_until=trip.waiting_until,
         )
-        for trip, at in session.exec(query).all()
+        for trip, at, person in session.exec(query).all()
     ]
     return found, total

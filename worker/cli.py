@@ -98,7 +98,7 @@ def cmd_journey_validate(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}")
         return 1
-    templates = ", ".join(sorted(definition.templates())) or "none"
+    templates = ", ".join(sorted(definition.references().templates)) or "none"
     print(
         f"{path}: journey '{definition.name}' is valid: {len(definition.steps)} steps, "
         f"templates used: {templates}"

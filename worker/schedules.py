@@ -15,6 +15,8 @@ from temporalio.client import (
     ScheduleSpec,
 )
 
+from activities.contracts import SYNC_CLOSED_TRIPS_WORKFLOW
+
 SYNC_SCHEDULE_ID = "reisplan-sync-closed-trips"
 
 
@@ -28,7 +30,7 @@ async def ensure_trip_sync_schedule(
             SYNC_SCHEDULE_ID,
             Schedule(
                 action=ScheduleActionStartWorkflow(
-                    "SyncClosedTrips", id="reisplan-sync-closed-trips", task_queue=task_queue
+                    SYNC_CLOSED_TRIPS_WORKFLOW, id=SYNC_SCHEDULE_ID, task_queue=task_queue
                 ),
                 spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
                 policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),

@@ -45,8 +45,9 @@ def build_worker(client: Client, engine: Engine, settings: Settings, smtp: SmtpP
         task_queue=settings.task_queue,
         workflows=[TripWorkflow, SyncClosedTripsWorkflow],
         activities=[
-            trip_log.record_step,
+            trip_log.record_passages,
             trip_log.finish_trip,
+            trip_log.record_step,  # for trips started before bookkeeping was folded
             crm.check_condition,
             send.send_email,
             TripSyncActivities(engine, client).sync_closed_trips,

@@ -10,12 +10,13 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         SYNC_CLOSED_TRIPS,
+        SYNC_CLOSED_TRIPS_WORKFLOW,
         SyncClosedTripsInput,
         SyncClosedTripsResult,
     )
 
 
-@workflow.defn(name="SyncClosedTrips")
+@workflow.defn(name=SYNC_CLOSED_TRIPS_WORKFLOW)
 class SyncClosedTripsWorkflow:
     @workflow.run
     async def run(self, data: SyncClosedTripsInput | None = None) -> int:

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.service import RPCError
 
-from activities.enrolment import enrol
+from activities.admission import admit
 from api.batch import cancel_running_trips
 from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
 from api.schemas.journeys import (
@@ -27,13 +27,12 @@ from api.schemas.journeys import (
     WaitingRelations,
 )
 from api.schemas.trips import TripSummary
+from domain.statuses import JourneyStatus
 from store import journeys, trips
 from store.errors import Conflict, NotFound
 from store.models import Journey
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
-
-JourneyStatusFilter = Literal["draft", "active", "inactive"]
 
 
 @router.post(
@@ -50,7 +49,7 @@ def create_journey(body: JourneyCreate, session: SessionDep) -> JourneyPublic:
 @router.get("", response_model=JourneysPublic)
 def list_journeys(
     session: SessionDep,
-    status: Annotated[JourneyStatusFilter | None, Query()] = None,
+    status: Annotated[JourneyStatus | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> JourneysPublic:
@@ -129,9 +128,9 @@ async def deactivate_journey(
 def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, int]:
     with Session(engine, expire_on_commit=False) as session:
         journey = journeys.get(session, journey_id)
-        if journey.status == journeys.JourneyStatus.active:
+        if journey.status == JourneyStatus.active:
             journey = journeys.deactivate(session, journey_id)
-        elif not (mode == "cancel" and journey.status == journeys.JourneyStatus.inactive):
+        elif not (mode == "cancel" and journey.status == JourneyStatus.inactive):
             raise Conflict(f"journey {journey_id} is not active")
         return journey, trips.running_count(session, journey_id)
 
@@ -161,7 +160,13 @@ def journey_stats(journey_id: IdPath, session: SessionDep) -> JourneyStats:
         journey_id=journey_id,
         version=version,
         steps=[
-            StepStats(step_id=s.step_id, type=s.step_type, waiting=s.waiting, passed=s.passed)
+            StepStats(
+                step_id=s.step_id,
+                type=s.step_type,
+                waiting=s.waiting,
+                passed=s.passed,
+                cancelled=s.cancelled,
+            )
             for s in counted.steps
         ],
         totals=TripTotals(**counted.totals),
@@ -171,7 +176,8 @@ def journey_stats(journey_id: IdPath, session: SessionDep) -> JourneyStats:
 @router.get(
     "/{journey_id}/steps/{step_id}/relations",
     response_model=WaitingRelations,
-    description="The relations waiting at this step now, longest waiting first.",
+    description="The relations waiting at this step now, longest waiting first, with "
+    "their name and email so support staff know who they are.",
 )
 def waiting_relations(
     journey_id: IdPath, step_id: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
@@ -185,6 +191,9 @@ def waiting_relations(
         data=[
             WaitingRelation(
                 relation_id=w.relation_id,
+                first_name=w.first_name,
+                last_name=w.last_name,
+                email=w.email,
                 trip_id=w.trip_id,
                 journey_version=w.journey_version,
                 since=w.since,
@@ -216,6 +225,6 @@ async def enroll(
     temporal: TemporalDep,
     task_queue: TaskQueueDep,
 ) -> TripSummary:
-    trip = await enrol(temporal, engine, task_queue, journey_id, body.relation_id)
+    trip = await admit(temporal, engine, task_queue, journey_id, body.relation_id)
     response.headers["Location"] = f"/trips/{trip.id}"
     return TripSummary.model_validate(trip)

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from api.schemas.common import Id, Input, Output
 from domain.definition import JourneyDefinition
+from domain.statuses import JourneyStatus
 
 
 class JourneyBase(Input):
@@ -24,7 +25,7 @@ class JourneyUpdate(JourneyBase):
 class JourneyPublic(Output):
     id: int
     name: str
-    status: Literal["draft", "active", "inactive"]
+    status: JourneyStatus
     active_version: int | None = Field(description="The version new trips run; null unless active")
     definition: JourneyDefinition = Field(
         description="The draft (equal to the active version while active)"
@@ -65,8 +66,10 @@ class StepStats(Output):
     waiting: int = Field(description="Relations at this step now")
     passed: int = Field(
         description="Trips that reached this step and are no longer there: they moved on, "
-        "or their trip ended at this step (those still waiting count under `waiting`)"
+        "or their trip ended at this step (those still waiting count under `waiting`, "
+        "those cancelled here under `cancelled`)"
     )
+    cancelled: int = Field(description="Trips cancelled while at this step")
 
 
 class TripTotals(Output):
@@ -85,6 +88,9 @@ class JourneyStats(Output):
 
 class WaitingRelation(Output):
     relation_id: int
+    first_name: str | None = Field(description="null once the relation was erased")
+    last_name: str | None
+    email: str | None
     trip_id: str
     journey_version: int
     since: datetime

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import Field
 
 from api.schemas.common import Output
+from domain.statuses import TripStatus
 
 
 class TripSummary(Output):
@@ -15,7 +16,7 @@ class TripSummary(Output):
     number: int = Field(
         description="1 for a relation's first trip through this journey, then 2, ..."
     )
-    status: str
+    status: TripStatus
     current_step: str | None
     waiting_until: datetime | None
     started_at: datetime
@@ -28,8 +29,15 @@ class Passage(Output):
     type: str
     entered_at: datetime
     left_at: datetime | None = Field(description="When the trip went on; null while it is here")
-    outcome: str
-    detail: str = Field(description="What happened and why, e.g. the branch an `if` took")
+    outcome: str = Field(
+        description="waiting and sending while it happens; then waited, passed, "
+        "inside_window, then, else, jumped, sent, bounced, skipped, failed, uncertain, "
+        "exited, cancelled or relation_erased"
+    )
+    detail: str = Field(
+        description="What happened and why: the branch an `if` took, the template and "
+        "Message-ID of a mail, a moment in the journey's timezone and in UTC"
+    )
     waiting_until: datetime | None
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from activities.contracts import StepVisit
+from activities.contracts import PassageKey
 from store.db import session_scope
-from store.models import Group, GroupMember, Journey, Relation, Send, Template, Trip, TripStep
+from store.models import Group, GroupMember, Journey, Passage, Relation, Send, Template, Trip
 
 ENTERED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -80,19 +80,19 @@ def erase_relation(engine: Engine, relation_id: int) -> None:
         session.delete(relation)
 
 
-def visit(
+def passage(
     trip_id: str, seq: int = 1, step_id: str = "welcome", step_type: str = "send_email"
-) -> StepVisit:
-    return StepVisit(
+) -> PassageKey:
+    return PassageKey(
         trip_id=trip_id, seq=seq, step_id=step_id, step_type=step_type, entered_at=ENTERED
     )
 
 
-def path(engine: Engine, trip_id: str) -> list[TripStep]:
+def path(engine: Engine, trip_id: str) -> list[Passage]:
     with session_scope(engine) as session:
         return list(
             session.exec(
-                select(TripStep).where(col(TripStep.trip_id) == trip_id).order_by(col(TripStep.seq))
+                select(Passage).where(col(Passage.trip_id) == trip_id).order_by(col(Passage.seq))
             ).all()
         )
 

@@ -15,11 +15,11 @@ from domain.conditions import Condition
 from tests.activities.data import (
     add_to_group,
     erase_relation,
+    passage,
     path,
     seed_trip,
     trip,
     update_relation,
-    visit,
 )
 
 _CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
@@ -30,7 +30,7 @@ def _check(engine: Engine, trip_id: str, relation_id: int, condition: dict[str, 
     return ActivityEnvironment().run(
         crm.check_condition,
         CheckConditionInput(
-            visit=visit(trip_id, seq, "is_member", "if"),
+            passage=passage(trip_id, seq, "is_member", "if"),
             relation_id=relation_id,
             condition=_CONDITION.validate_python(condition),
         ),

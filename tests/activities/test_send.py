@@ -30,11 +30,11 @@ from tests.activities.data import (
     Seeded,
     add_template,
     erase_relation,
+    passage,
     path,
     seed_trip,
     sends,
     trip,
-    visit,
 )
 from tests.support.smtp import SinkHandler, SmtpSink, free_port
 
@@ -50,7 +50,7 @@ WELCOME_HTML = (
 
 def _input(seeded: Seeded, template: str = "welcome", step_id: str = "welcome") -> SendEmailInput:
     return SendEmailInput(
-        visit=visit(seeded.trip_id, step_id=step_id),
+        passage=passage(seeded.trip_id, step_id=step_id),
         relation_id=seeded.relation_id,
         journey_id=seeded.journey_id,
         template=template,
@@ -214,7 +214,9 @@ async def test_a_permanent_refusal_is_a_bounce_and_the_trip_goes_on(
     [row] = sends(any_engine, seeded.trip_id)
     assert (row.status, row.detail) == ("bounced", result.detail)
     [step] = path(any_engine, seeded.trip_id)
-    assert (step.outcome, step.detail) == ("bounced", result.detail)
+    assert step.outcome == "bounced"
+    # The path names the template and the Message-ID receivers can trace it by.
+    assert step.detail == f"template `welcome`; Message-ID {result.message_id}; {result.detail}"
 
 
 async def test_a_temporary_refusal_retries_and_a_later_attempt_sends_once(
@@ -331,7 +333,7 @@ async def test_relations_that_cannot_receive_mail_are_skipped_and_the_path_says_
     )
     assert smtp_sink.messages == []
     [step] = path(engine, seeded.trip_id)
-    assert (step.outcome, step.detail) == ("skipped", detail)
+    assert (step.outcome, step.detail) == ("skipped", f"template `welcome`; {detail}")
     assert sends(engine, seeded.trip_id)[0].status == "skipped"
 
 
@@ -350,7 +352,7 @@ async def test_an_erased_relation_is_skipped_and_reported(
     # A retry reads the recorded result and still reports the erasure.
     assert (await _send(sender, _input(seeded))).relation_exists is False
     assert smtp_sink.messages == []
-    assert path(engine, seeded.trip_id)[0].detail == "relation erased"
+    assert path(engine, seeded.trip_id)[0].detail == "template `welcome`; relation erased"
 
 
 async def test_an_undefined_template_variable_fails_the_send_with_the_field_named(
@@ -367,7 +369,7 @@ async def test_an_undefined_template_variable_fails_the_send_with_the_field_name
     assert "Anna" not in result.detail
     assert smtp_sink.messages == []
     [step] = path(engine, seeded.trip_id)
-    assert (step.outcome, step.detail) == ("failed", result.detail)
+    assert (step.outcome, step.detail) == ("failed", f"template `colours`; {result.detail}")
 
 
 @pytest.mark.parametrize(
@@ -391,7 +393,8 @@ async def test_a_failed_render_records_no_relation_data(
     [row] = sends(engine, seeded.trip_id)
     [step] = path(engine, seeded.trip_id)
     # Temporal history (the result), the ledger and the trip's path shown in the UI.
-    assert row.detail == step.detail == result.detail
+    assert step.detail == f"template `broken`; {row.detail}"
+    assert row.detail == result.detail
     assert [v for v in ("Utrecht", "Zoë", "\\xeb", "zoe@") if v in result.detail] == []
     assert result.detail.startswith(f"template 'broken' {where}: ")
 

@@ -9,7 +9,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.contracts import FinishTripInput, RecordStepInput, TripStatus
 from activities.trip_log import TripLogActivities
-from tests.activities.data import ENTERED, path, seed_trip, trip, visit
+from tests.activities.data import ENTERED, passage, path, seed_trip, trip
 
 WAKE = ENTERED + timedelta(days=7)
 
@@ -18,7 +18,7 @@ def test_a_retried_record_step_leaves_one_row(any_engine: Engine) -> None:
     seeded = seed_trip(any_engine, email="a@example.org")
     log = TripLogActivities(any_engine)
     waiting = RecordStepInput(
-        visit=visit(seeded.trip_id, seq=1, step_id="wait_week", step_type="wait"),
+        passage=passage(seeded.trip_id, seq=1, step_id="wait_week", step_type="wait"),
         outcome="waiting",
         detail="wait 7 days",
         waiting_until=WAKE,
@@ -46,14 +46,14 @@ def test_the_next_step_moves_the_trip_and_a_rewrite_updates_the_outcome(
     env.run(
         log.record_step,
         RecordStepInput(
-            visit=visit(seeded.trip_id, 1, "wait_week", "wait"),
+            passage=passage(seeded.trip_id, 1, "wait_week", "wait"),
             outcome="waiting",
             waiting_until=WAKE,
         ),
     )
-    jump = visit(seeded.trip_id, 2, "to_end", "jump")
-    env.run(log.record_step, RecordStepInput(visit=jump, outcome="pending"))
-    env.run(log.record_step, RecordStepInput(visit=jump, outcome="jumped", detail="to end"))
+    jump = passage(seeded.trip_id, 2, "to_end", "jump")
+    env.run(log.record_step, RecordStepInput(passage=jump, outcome="pending"))
+    env.run(log.record_step, RecordStepInput(passage=jump, outcome="jumped", detail="to end"))
 
     rows = path(any_engine, seeded.trip_id)
     assert [(r.seq, r.step_id, r.outcome) for r in rows] == [
@@ -74,7 +74,7 @@ def test_a_late_attempt_for_an_earlier_step_does_not_move_the_trip_back(
     log = TripLogActivities(any_engine)
     env = ActivityEnvironment()
     waiting = RecordStepInput(
-        visit=visit(seeded.trip_id, 1, "wait_week", "wait"),
+        passage=passage(seeded.trip_id, 1, "wait_week", "wait"),
         outcome="waiting",
         detail="wait 7 days",
         waiting_until=WAKE,
@@ -82,7 +82,9 @@ def test_a_late_attempt_for_an_earlier_step_does_not_move_the_trip_back(
     env.run(log.record_step, waiting)
     env.run(
         log.record_step,
-        RecordStepInput(visit=visit(seeded.trip_id, 2, "welcome", "send_email"), outcome="sending"),
+        RecordStepInput(
+            passage=passage(seeded.trip_id, 2, "welcome", "send_email"), outcome="sending"
+        ),
     )
     env.run(log.record_step, waiting)  # the stale attempt
 
@@ -99,7 +101,7 @@ def test_finish_trip_sets_status_and_end_and_keeps_the_last_step(any_engine: Eng
     env.run(
         log.record_step,
         RecordStepInput(
-            visit=visit(seeded.trip_id, 1, "wait_week", "wait"),
+            passage=passage(seeded.trip_id, 1, "wait_week", "wait"),
             outcome="waiting",
             waiting_until=WAKE,
         ),
@@ -122,7 +124,7 @@ def test_a_trip_that_no_longer_exists_is_not_an_error(engine: Engine) -> None:
     # Its journey was deleted while it ran; retrying for ever would help nobody.
     log = TripLogActivities(engine)
     env = ActivityEnvironment()
-    env.run(log.record_step, RecordStepInput(visit=visit("trip:9:9:1"), outcome="sending"))
+    env.run(log.record_step, RecordStepInput(passage=passage("trip:9:9:1"), outcome="sending"))
     env.run(
         log.finish_trip,
         FinishTripInput(trip_id="trip:9:9:1", status=TripStatus.completed, ended_at=ENTERED),

@@ -70,7 +70,7 @@ async def active_journey(api: httpx.AsyncClient, spec: dict[str, Any]) -> dict[s
     return activated
 
 
-async def enrol(api: httpx.AsyncClient, journey_id: int, relation_id: int) -> dict[str, Any]:
+async def enroll(api: httpx.AsyncClient, journey_id: int, relation_id: int) -> dict[str, Any]:
     trip: dict[str, Any] = await ok(
         api.post(f"/journeys/{journey_id}/enrollments", json={"relation_id": relation_id}), 201
     )

@@ -19,7 +19,7 @@ from store.db import make_engine
 from tests.api.support import (
     active_journey,
     definition,
-    enrol,
+    enroll,
     eventually,
     ok,
     relation,
@@ -161,7 +161,7 @@ async def test_mail_sent_by_a_trip_shows_up_in_dev_mail(
             await template(api)
             journey = await active_journey(api, definition())
             started = time.monotonic()
-            await enrol(api, journey["id"], anna["id"])
+            await enroll(api, journey["id"], anna["id"])
 
             async def inbox() -> dict[str, Any]:
                 listed: dict[str, Any] = await ok(api.get("/dev/mail"))

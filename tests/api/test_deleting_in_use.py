@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.support import (
     active_journey,
-    enrol,
+    enroll,
     ok,
     relation,
     template,
@@ -44,7 +44,7 @@ async def test_a_drained_journeys_running_trips_keep_their_template_and_group(
     await ok(api.post("/groups", json={"key": "vip", "name": "VIP"}), 201)
     journey = await active_journey(api, VIP_WELCOME)
     url = f"/journeys/{journey['id']}"
-    trip = await enrol(api, journey["id"], anna["id"])
+    trip = await enroll(api, journey["id"], anna["id"])
     await trip_waiting(api, trip["id"], "hold")
 
     # Inactive now, but Anna's trip will still check the group and send the template.

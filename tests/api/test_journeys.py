@@ -8,11 +8,11 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.enrolment import JOURNEY_VERSION
+from activities.contracts import JOURNEY_VERSION
 from tests.api.support import (
     active_journey,
     definition,
-    enrol,
+    enroll,
     ok,
     parked,
     relation,
@@ -137,8 +137,11 @@ async def test_activation_checks_templates_and_groups(api: httpx.AsyncClient) ->
     draft = await ok(api.post("/journeys", json={"definition": spec}), 201)
     entries = _errors(await api.post(f"/journeys/{draft['id']}/activate"))
     assert [(e["loc"], e["msg"]) for e in entries] == [
-        (["definition", "steps", 0, "template"], "step 'hello': template 'welcome' does not exist"),
-        (["definition", "steps", 1, "condition"], "step 'vip': group 'vip' does not exist"),
+        (
+            ["body", "definition", "steps", 0, "template"],
+            "step 'hello': template 'welcome' does not exist",
+        ),
+        (["body", "definition", "steps", 1, "condition"], "step 'vip': group 'vip' does not exist"),
     ]
     assert (await ok(api.get(f"/journeys/{draft['id']}")))["status"] == "draft"
 
@@ -202,7 +205,7 @@ async def test_trips_keep_the_version_they_started_on(
     bert = await relation(api, email="bert@example.org", first_name="Bert")
     journey = await active_journey(api, parked("always"))
     url = f"/journeys/{journey['id']}"
-    first = await enrol(api, journey["id"], anna["id"])
+    first = await enroll(api, journey["id"], anna["id"])
     await trip_waiting(api, first["id"], "hold")
 
     await ok(api.post(f"{url}/deactivate"))
@@ -210,7 +213,7 @@ async def test_trips_keep_the_version_they_started_on(
     changed["steps"] = [{"id": "intro", "type": "wait", "duration": "P3D"}, *changed["steps"]]
     await ok(api.put(url, json={"definition": changed}))
     await ok(api.post(f"{url}/activate"))
-    second = await enrol(api, journey["id"], bert["id"])
+    second = await enroll(api, journey["id"], bert["id"])
     await trip_waiting(api, second["id"], "intro")
 
     assert (second["journey_version"], first["journey_version"]) == (2, 1)

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.api.support import (
     active_journey,
     definition,
-    enrol,
+    enroll,
     eventually,
     ok,
     parked,
@@ -68,7 +68,7 @@ async def test_happy_path_mail_arrives_and_the_path_is_readable(
         html="<p>Dear {{ relation.first_name }} {{ relation.last_name }}, thanks!</p>",
     )
     journey = await active_journey(api, BRANCHING)
-    started = await enrol(api, journey["id"], anna["id"])
+    started = await enroll(api, journey["id"], anna["id"])
     assert started["id"] == f"trip:{journey['id']}:{anna['id']}:1"
     assert (started["number"], started["status"]) == (1, "running")
 
@@ -108,7 +108,7 @@ async def test_the_else_branch_is_explained_too(
     await template(api)
     await template(api, "thanks")
     journey = await active_journey(api, BRANCHING)
-    trip = await trip_status(api, (await enrol(api, journey["id"], bert["id"]))["id"], "completed")
+    trip = await trip_status(api, (await enroll(api, journey["id"], bert["id"]))["id"], "completed")
     branch = trip["path"][1]
     assert (branch["step_id"], branch["outcome"]) == ("is_member", "else")
     assert "member_since" in branch["detail"]
@@ -116,7 +116,7 @@ async def test_the_else_branch_is_explained_too(
     assert len(smtp_sink.handler.to("bert@example.org")) == 1
 
 
-async def test_enrolment_errors(api: httpx.AsyncClient) -> None:
+async def test_enrollment_errors(api: httpx.AsyncClient) -> None:
     anna = await relation(api)
     await template(api)
     draft = await ok(api.post("/journeys", json={"definition": definition()}), 201)
@@ -140,7 +140,7 @@ async def test_reentry_never(api: httpx.AsyncClient) -> None:
     anna = await relation(api)
     await template(api)
     journey = await active_journey(api, definition(reentry="never"))
-    first = await enrol(api, journey["id"], anna["id"])
+    first = await enroll(api, journey["id"], anna["id"])
     await trip_status(api, first["id"], "completed")
 
     again = await api.post(
@@ -155,14 +155,14 @@ async def test_reentry_after_exit(api: httpx.AsyncClient) -> None:
     await template(api)
     journey = await active_journey(api, parked("after_exit", wait="PT1S"))
     url = f"/journeys/{journey['id']}/enrollments"
-    first = await enrol(api, journey["id"], anna["id"])
+    first = await enroll(api, journey["id"], anna["id"])
 
     while_running = await api.post(url, json={"relation_id": anna["id"]})
     assert while_running.status_code == 409
     assert "after_exit" in while_running.json()["detail"]
 
     await trip_status(api, first["id"], "completed")
-    second = await enrol(api, journey["id"], anna["id"])
+    second = await enroll(api, journey["id"], anna["id"])
     assert second["number"] == 2
     assert second["id"] == f"trip:{journey['id']}:{anna['id']}:2"
 
@@ -173,8 +173,8 @@ async def test_reentry_always_allows_trips_side_by_side(
     anna = await relation(api)
     await template(api)
     journey = await active_journey(api, parked("always"))
-    first = await enrol(api, journey["id"], anna["id"])
-    second = await enrol(api, journey["id"], anna["id"])
+    first = await enroll(api, journey["id"], anna["id"])
+    second = await enroll(api, journey["id"], anna["id"])
     assert (first["number"], second["number"]) == (1, 2)
     for trip in (first, second):
         await trip_waiting(api, trip["id"], "hold")
@@ -213,7 +213,7 @@ async def test_stats_and_the_relations_waiting_at_a_step(api: httpx.AsyncClient)
     people = [await relation(api, email=f"p{n}@example.org") for n in range(3)]
     journey = await active_journey(api, parked())
     url = f"/journeys/{journey['id']}"
-    started = [await enrol(api, journey["id"], p["id"]) for p in people]
+    started = [await enroll(api, journey["id"], p["id"]) for p in people]
     for trip in started:
         await trip_waiting(api, trip["id"], "hold")
 
@@ -246,7 +246,7 @@ async def test_deactivate_drain_lets_running_trips_finish(
     await template(api)
     journey = await active_journey(api, parked(wait="PT2S"))
     url = f"/journeys/{journey['id']}"
-    trip = await enrol(api, journey["id"], anna["id"])
+    trip = await enroll(api, journey["id"], anna["id"])
     await trip_waiting(api, trip["id"], "hold")
 
     drained = await ok(api.post(f"{url}/deactivate", params={"mode": "drain"}))
@@ -270,7 +270,7 @@ async def test_deactivate_cancel_stops_running_trips_with_one_batch(
     people = [await relation(api, email=f"c{n}@example.org") for n in range(3)]
     journey = await active_journey(api, parked())
     url = f"/journeys/{journey['id']}"
-    started = [await enrol(api, journey["id"], p["id"]) for p in people]
+    started = [await enroll(api, journey["id"], p["id"]) for p in people]
     for trip in started:
         await trip_waiting(api, trip["id"], "hold")
 
@@ -305,8 +305,12 @@ async def test_deactivate_cancel_stops_running_trips_with_one_batch(
 
     stats = await ok(api.get(f"{url}/stats"))
     assert stats["totals"]["cancelled"] == 3
-    # Cancelled at "hold": no longer waiting there, counted as having passed it.
-    assert (stats["steps"][0]["waiting"], stats["steps"][0]["passed"]) == (0, 3)
+    # Cancelled at "hold": no longer waiting there, and not counted as having passed it.
+    hold = stats["steps"][0]
+    assert (hold["waiting"], hold["passed"], hold["cancelled"]) == (0, 0, 3)
+    for trip in started:
+        path = (await ok(api.get(f"/trips/{trip['id']}")))["path"]
+        assert [(p["step_id"], p["outcome"]) for p in path] == [("hold", "cancelled")]
     assert smtp_sink.messages == []
     refused = await api.post(f"{url}/enrollments", json={"relation_id": people[0]["id"]})
     assert refused.status_code == 409
@@ -316,7 +320,7 @@ async def test_erasing_a_relation_keeps_its_trips(api: httpx.AsyncClient) -> Non
     anna = await relation(api)
     await template(api)
     journey = await active_journey(api, definition())
-    trip = await trip_status(api, (await enrol(api, journey["id"], anna["id"]))["id"], "completed")
+    trip = await trip_status(api, (await enroll(api, journey["id"], anna["id"]))["id"], "completed")
 
     await ok(api.delete(f"/relations/{anna['id']}"), 204)
 
@@ -339,7 +343,7 @@ async def test_cancel_after_drain_and_a_journey_that_ran_is_kept(api: httpx.Asyn
     await template(api)
     journey = await active_journey(api, parked())
     url = f"/journeys/{journey['id']}"
-    trip = await enrol(api, journey["id"], anna["id"])
+    trip = await enroll(api, journey["id"], anna["id"])
     await trip_waiting(api, trip["id"], "hold")
 
     await ok(api.post(f"{url}/deactivate", params={"mode": "drain"}))

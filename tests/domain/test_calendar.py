@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.calendar import after_duration, is_inside, next_opening, resolve_until
-from domain.definition import WEEKDAYS, TimeWindow, WaitUntilStep, Weekday, parse_definition
+from domain.definition import parse_definition
 from domain.durations import Duration
+from domain.schema import WEEKDAYS, TimeWindow, Weekday
+from domain.steps import WaitUntilStep
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 ZONES = ["Europe/Amsterdam", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]

@@ -11,17 +11,16 @@ import yaml
 from pydantic import ValidationError
 
 from domain.conditions import FieldCondition, NotCondition
-from domain.definition import (
-    WEEKDAYS,
+from domain.definition import ManualTrigger, parse_definition
+from domain.schema import WEEKDAYS
+from domain.steps import (
     ExitStep,
     IfStep,
     JumpStep,
-    ManualTrigger,
     SendEmailStep,
     WaitStep,
     WaitUntilStep,
     WaitWindowStep,
-    parse_definition,
 )
 
 
@@ -117,7 +116,7 @@ def test_design_sample_parses() -> None:
     branch = definition.step("is_member")
     assert isinstance(branch, IfStep)
     assert (branch.then, branch.else_) == ("thanks", "nudge")
-    assert definition.templates() == {"welcome", "become_member", "thank_you"}
+    assert definition.references().templates == {"welcome", "become_member", "thank_you"}
 
 
 def test_design_sample_written_in_yaml_is_the_same_journey() -> None:

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from domain.definition import JourneyDefinition, JumpStep, Step, parse_definition
-from domain.graph import find_issues, next_step
+from domain.definition import JourneyDefinition, parse_definition
+from domain.graph import find_issues
+from domain.steps import JumpStep, Step
 
 ALWAYS = {"in_group": "members"}
 
@@ -195,10 +196,10 @@ def test_a_journey_has_at_most_500_steps() -> None:
     assert len(parse_definition(journey(*chain[-500:])).steps) == 500
 
 
-# --- next_step ----------------------------------------------------------------------
+# --- following the ways out -------------------------------------------------------------
 
 
-def test_next_step_follows_the_list_next_branches_and_ends() -> None:
+def test_follow_takes_the_list_next_branches_and_ends() -> None:
     definition = parse_definition(
         journey(
             send("welcome"),
@@ -213,7 +214,12 @@ def test_next_step_follows_the_list_next_branches_and_ends() -> None:
     )
 
     def after(step_id: str, branch: bool | None = None) -> str | None:
-        return next_step(definition, definition.step(step_id), branch)
+        step = definition.step(step_id)
+        ways = list(step.ways_out())
+        if not ways:
+            return None
+        way = ways[0] if branch is None else ("then" if branch else "else")
+        return definition.follow(step, way)
 
     assert after("welcome") == "wait_week"
     assert after("wait_week") == "is_member"
@@ -302,8 +308,11 @@ def test_forward_only_journeys_are_valid_and_every_trip_ends(
         assert current not in passed
         passed.append(current)
         step = definition.step(current)
-        outcome = choices[len(passed) - 1] if step.type == "if" else None
-        current = next_step(definition, step, outcome)
+        ways = list(step.ways_out())
+        if not ways:
+            break
+        way = ("then" if choices[len(passed) - 1] else "else") if step.type == "if" else ways[0]
+        current = definition.follow(step, way)
 
 
 @st.composite

@@ -1,6 +1,6 @@
 """Direct set-up for workflow tests: rows in the store and a started trip workflow.
 
-The API tests go through enrolment; these start the workflow themselves so each test
+The API tests go through enrollment; these start the workflow themselves so each test
 controls the definition and timing precisely.
 """
 
@@ -11,12 +11,19 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from activities.contracts import TripInput
+from activities.contracts import (
+    JOURNEY_ID,
+    JOURNEY_VERSION,
+    RELATION_ID,
+    STEP,
+    TRIP_WORKFLOW,
+    TripInput,
+)
 from domain.definition import JourneyDefinition
 from store.db import session_scope
-from store.models import Journey, JourneyVersion, Relation, Send, Template, Trip, TripStep
+from store.models import Journey, JourneyVersion, Passage, Relation, Send, Template, Trip
 
 
 def add_relation(engine: Engine, **fields: Any) -> int:
@@ -89,7 +96,7 @@ async def start_trip(
             )
         )
     return await client.start_workflow(
-        "Trip",
+        TRIP_WORKFLOW,
         TripInput(
             trip_id=trip_id,
             journey_id=journey_id,
@@ -101,20 +108,20 @@ async def start_trip(
         task_queue=task_queue,
         search_attributes=TypedSearchAttributes(
             [
-                SearchAttributePair(SearchAttributeKey.for_keyword("JourneyId"), str(journey_id)),
-                SearchAttributePair(SearchAttributeKey.for_int("JourneyVersion"), 1),
-                SearchAttributePair(SearchAttributeKey.for_keyword("RelationId"), str(relation_id)),
-                SearchAttributePair(SearchAttributeKey.for_keyword("Step"), definition.steps[0].id),
+                SearchAttributePair(JOURNEY_ID, str(journey_id)),
+                SearchAttributePair(JOURNEY_VERSION, 1),
+                SearchAttributePair(RELATION_ID, str(relation_id)),
+                SearchAttributePair(STEP, definition.steps[0].id),
             ]
         ),
         static_summary=f"{definition.name} · relation {relation_id}",
     )
 
 
-def path_of(engine: Engine, trip_id: str) -> list[TripStep]:
+def path_of(engine: Engine, trip_id: str) -> list[Passage]:
     with session_scope(engine) as session:
         rows = session.exec(
-            select(TripStep).where(TripStep.trip_id == trip_id).order_by(col(TripStep.seq))
+            select(Passage).where(Passage.trip_id == trip_id).order_by(col(Passage.seq))
         ).all()
         return list(rows)
 

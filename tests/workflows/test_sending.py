@@ -52,7 +52,7 @@ async def test_relation_without_consent_is_skipped_and_the_path_says_so(
     path = path_of(engine, handle.id)
     assert [(r.step_id, r.outcome) for r in path] == [
         ("first", "skipped"),
-        ("pause", "waiting"),
+        ("pause", "waited"),
         ("second", "skipped"),
     ]
     assert "consent" in path[0].detail
@@ -72,7 +72,7 @@ async def test_hard_bounce_is_recorded_and_the_trip_goes_on(
         )
         await handle.result()
     path = path_of(engine, handle.id)
-    assert [r.outcome for r in path] == ["bounced", "waiting", "bounced"]
+    assert [r.outcome for r in path] == ["bounced", "waited", "bounced"]
     assert "550" in path[0].detail
     assert {s.status for s in sends_of(engine, handle.id)} == {"bounced"}
     assert trip_row(engine, handle.id).status == "completed"

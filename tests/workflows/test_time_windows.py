@@ -117,7 +117,7 @@ async def test_wait_window_goes_on_at_the_next_local_opening(
 
     path = {row.step_id: row for row in path_of(engine, handle.id)}
     window = path["office_hours"]
-    assert window.outcome == ("waiting" if waited else "inside_window")
+    assert window.outcome == ("waited" if waited else "inside_window")
     if waited:
         assert window.waiting_until == goes_on_utc
     sent_at = path["call_me"].entered_at

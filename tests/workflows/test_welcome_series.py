@@ -86,7 +86,7 @@ async def test_three_welcome_emails_arrive_a_week_apart_personalised(
     assert body is not None and "Join Utrecht" in body.get_content()
 
     path = {row.step_id: row for row in path_of(engine, handle.id)}
-    assert [row.outcome for row in path.values()] == ["sent", "waiting", "sent", "waiting", "sent"]
+    assert [row.outcome for row in path.values()] == ["sent", "waited", "sent", "waited", "sent"]
     first_gap = path["about_us"].entered_at - path["welcome"].entered_at
     second_gap = path["join_us"].entered_at - path["about_us"].entered_at
     for gap in (first_gap, second_gap):

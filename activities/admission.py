@@ -1,6 +1,7 @@
-"""Enrolment: admit a relation to an active journey by starting a trip.
+"""Admission: start a relation's trip through an active journey, under its re-entry rule.
 
-Used by the API's manual add now and by trigger workflows later. The re-entry setting
+The one way into a journey: the API's manual add (an enrollment) calls it now, and every
+trigger (events, segments, schedules, selections) calls it too. The re-entry setting
 is enforced twice: in our store (a unique trip number per journey and relation, which
 outlives Temporal's retention) and by Temporal's workflow-id policies, so a duplicate
 trigger can never start a second trip. Nothing is left half-written: a trip row whose
@@ -17,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -26,33 +26,25 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.contracts import TripInput, TripStatus
-from domain.definition import (
-    IfStep,
-    JourneyDefinition,
-    JumpStep,
-    SendEmailStep,
-    Step,
-    WaitStep,
-    WaitUntilStep,
-    WaitWindowStep,
-    parse_frozen,
+from activities.contracts import (
+    JOURNEY_ID,
+    JOURNEY_VERSION,
+    RELATION_ID,
+    STEP,
+    TRIP_WORKFLOW,
+    TripInput,
 )
+from domain.definition import JourneyDefinition, parse_frozen
+from domain.statuses import JourneyStatus, TripStatus
 from store import journeys, relations, trips
 from store.errors import Conflict, NotFound
 from store.models import Trip, utcnow
-
-TRIP_WORKFLOW = "Trip"
-JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
-JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
-RELATION_ID = SearchAttributeKey.for_keyword("RelationId")
-STEP = SearchAttributeKey.for_keyword("Step")
 
 # Only `always` retries a taken number; a handful covers any realistic burst.
 _NUMBER_ATTEMPTS = 20
 
 
-class EnrolmentConflict(Conflict):
+class AdmissionConflict(Conflict):
     """The re-entry setting (or the journey's status) forbids this trip."""
 
 
@@ -60,12 +52,12 @@ def trip_id(journey_id: int, relation_id: int, number: int) -> str:
     return f"trip:{journey_id}:{relation_id}:{number}"
 
 
-async def enrol(
+async def admit(
     client: Client, engine: Engine, task_queue: str, journey_id: int, relation_id: int
 ) -> Trip:
     """Start relation `relation_id`'s next trip through journey `journey_id`.
 
-    Raises NotFound (journey or relation) or EnrolmentConflict (journey not active,
+    Raises NotFound (journey or relation) or AdmissionConflict (journey not active,
     re-entry forbidden, or the same trip started concurrently).
     """
     trip, name, definition = await asyncio.to_thread(_reserve, engine, journey_id, relation_id)
@@ -97,7 +89,7 @@ async def enrol(
     except WorkflowAlreadyStartedError:
         # Temporal remembers this trip id (e.g. our store was reset within retention).
         await asyncio.to_thread(_forget, engine, trip.id)
-        raise EnrolmentConflict(
+        raise AdmissionConflict(
             f"trip {trip.id} already exists in Temporal: relation {relation_id} cannot "
             f"enter journey {journey_id} again"
         ) from None
@@ -115,8 +107,8 @@ def _reserve(
     for _ in range(_NUMBER_ATTEMPTS):
         with Session(engine, expire_on_commit=False) as session:
             journey = journeys.get(session, journey_id)
-            if journey.status != journeys.JourneyStatus.active or journey.active_version is None:
-                raise EnrolmentConflict(f"journey {journey_id} is not active")
+            if journey.status != JourneyStatus.active or journey.active_version is None:
+                raise AdmissionConflict(f"journey {journey_id} is not active")
             frozen = journeys.version(session, journey_id, journey.active_version)
             definition = parse_frozen(frozen.definition)
             if not relations.exists(session, relation_id):
@@ -138,28 +130,28 @@ def _reserve(
             try:
                 session.commit()
             except IntegrityError:
-                # Another enrolment took this number between our read and our write.
+                # Another admission took this number between our read and our write.
                 session.rollback()
                 if definition.reentry == "always":
                     continue
-                raise EnrolmentConflict(
-                    f"relation {relation_id} was enrolled in journey {journey_id} "
+                raise AdmissionConflict(
+                    f"relation {relation_id} was admitted to journey {journey_id} "
                     "at the same moment"
                 ) from None
             return trip, journey.name, definition
-    raise EnrolmentConflict(f"could not number a new trip for relation {relation_id}")
+    raise AdmissionConflict(f"could not number a new trip for relation {relation_id}")
 
 
 def _check_reentry(
     definition: JourneyDefinition, journey_id: int, relation_id: int, highest: int, running: int
 ) -> None:
     if definition.reentry == "never" and highest > 0:
-        raise EnrolmentConflict(
+        raise AdmissionConflict(
             f"relation {relation_id} already made a trip through journey {journey_id} "
             "and its re-entry setting is 'never'"
         )
     if definition.reentry == "after_exit" and running > 0:
-        raise EnrolmentConflict(
+        raise AdmissionConflict(
             f"relation {relation_id} is still on a trip through journey {journey_id} "
             "and its re-entry setting is 'after_exit'"
         )
@@ -195,7 +187,7 @@ async def _withdraw_if_deactivated(client: Client, engine: Engine, trip: Trip) -
     Either way no trip may start once the journey is inactive, so we look again now
     that the workflow exists (a deactivation from here on finds it) and, if the journey
     is no longer active on the version we started, cancel the trip, close its row and
-    refuse the enrolment. If Temporal refuses the cancellation, the error (503) says so
+    refuse the admission. If Temporal refuses the cancellation, the error (503) says so
     and `deactivate?mode=cancel` can be repeated to stop the trip.
     """
     if await asyncio.to_thread(_still_admits, engine, trip):
@@ -207,9 +199,9 @@ async def _withdraw_if_deactivated(client: Client, engine: Engine, trip: Trip) -
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
     await asyncio.to_thread(_close_withdrawn, engine, trip.id)
-    raise EnrolmentConflict(
+    raise AdmissionConflict(
         f"journey {trip.journey_id} was deactivated while relation {trip.relation_id} "
-        f"was being enrolled: trip {trip.id} was cancelled"
+        f"was being admitted: trip {trip.id} was cancelled"
     )
 
 
@@ -217,7 +209,7 @@ def _still_admits(engine: Engine, trip: Trip) -> bool:
     with Session(engine) as session:
         journey = journeys.get(session, trip.journey_id)
         return (
-            journey.status == journeys.JourneyStatus.active
+            journey.status == JourneyStatus.active
             and journey.active_version == trip.journey_version
         )
 
@@ -232,21 +224,5 @@ def describe_steps(definition: JourneyDefinition) -> str:
     lines = [f"**{definition.name}** (re-entry: {definition.reentry})", ""]
     for number, step in enumerate(definition.steps, start=1):
         label = f" {step.name}" if step.name else ""
-        lines.append(f"{number}. `{step.id}`{label}: {_step_words(step)}")
+        lines.append(f"{number}. `{step.id}`{label}: {step.describe()}")
     return "\n".join(lines)
-
-
-def _step_words(step: Step) -> str:
-    if isinstance(step, WaitStep):
-        return f"wait {step.parsed.describe()}"
-    if isinstance(step, WaitUntilStep):
-        return f"wait until {step.until.isoformat()}"
-    if isinstance(step, WaitWindowStep):
-        return f"wait for window {step.window.describe()}"
-    if isinstance(step, IfStep):
-        return f"if ... then `{step.then}` else `{step.else_}`"
-    if isinstance(step, JumpStep):
-        return f"jump to `{step.target}`"
-    if isinstance(step, SendEmailStep):
-        return f"send email `{step.template}`"
-    return "exit"

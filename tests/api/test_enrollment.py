@@ -1,4 +1,4 @@
-"""Enrolment never leaves a half-written trip: a trip row without a workflow is removed,
+"""Enrollment never leaves a half-written trip: a trip row without a workflow is removed,
 and a trip started as its journey is deactivated is cancelled."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from api.app import create_app
 from tests.api.support import (
     active_journey,
     definition,
-    enrol,
+    enroll,
     eventually,
     ok,
     parked,
@@ -49,7 +49,7 @@ async def test_a_trip_temporal_remembers_is_a_conflict(
     anna = await relation(api)
     await template(api)
     journey = await active_journey(api, definition(reentry="never"))
-    trip = await enrol(api, journey["id"], anna["id"])
+    trip = await enroll(api, journey["id"], anna["id"])
     await trip_status(api, trip["id"], "completed")
     with api_engine.begin() as connection:
         connection.execute(text("DELETE FROM trip WHERE id = :id"), {"id": trip["id"]})
@@ -146,7 +146,7 @@ async def test_a_trip_started_as_its_journey_is_cancelled_does_not_run(
     task_queue: str,
     smtp_sink: SmtpSink,
 ) -> None:
-    """The enrolment saw the journey active; `deactivate?mode=cancel` lands before the
+    """The enrollment saw the journey active; `deactivate?mode=cancel` lands before the
     workflow exists, so its batch cannot see it. The trip must not go on regardless."""
     anna = await relation(api)
     await template(api)
@@ -185,7 +185,7 @@ async def test_an_unconfirmed_start_leaves_no_row_and_its_ghost_sends_nothing(
     smtp_sink: SmtpSink,
 ) -> None:
     """The start reached Temporal but its reply was lost, and Temporal cannot be asked
-    either (as when it goes down): the enrolment fails (503) and leaves no row, so
+    either (as when it goes down): the enrollment fails (503) and leaves no row, so
     nothing shows a trip that may not exist; the workflow that did start finds no row,
     records nothing and sends nothing."""
     anna = await relation(api)

@@ -1,0 +1,68 @@
+"""The states of journeys, trips, sends and passages: one spelling, used from the
+tables to the API and the Web UI."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JourneyStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    inactive = "inactive"
+
+
+class TripStatus(StrEnum):
+    running = "running"
+    completed = "completed"
+    cancelled = "cancelled"
+    failed = "failed"
+
+
+class SendStatus(StrEnum):
+    """A send ledger row: claimed -> transmitting -> one of the final states."""
+
+    claimed = "claimed"  # inserted before anything else; ours to send
+    transmitting = "transmitting"  # committed right before SMTP DATA
+    sent = "sent"
+    bounced = "bounced"  # permanent SMTP refusal (5xx): recorded, the trip goes on
+    skipped = "skipped"  # no consent, no address, or relation erased
+    failed = "failed"  # could not be built or gave up after retries; the trip goes on
+    uncertain = "uncertain"  # an attempt died mid-transaction: never resent, to avoid a double
+
+
+FINAL_SENDS = frozenset(
+    {
+        SendStatus.sent,
+        SendStatus.bounced,
+        SendStatus.skipped,
+        SendStatus.failed,
+        SendStatus.uncertain,
+    }
+)
+
+
+class Outcome(StrEnum):
+    """What happened at one passage (one row of a trip's path)."""
+
+    # Still happening: rewritten with a final outcome when the trip moves on or ends.
+    waiting = "waiting"
+    sending = "sending"
+    # Final.
+    waited = "waited"
+    passed = "passed"  # a wait_until moment already behind
+    inside_window = "inside_window"
+    then = "then"
+    else_ = "else"
+    jumped = "jumped"
+    sent = "sent"
+    bounced = "bounced"
+    skipped = "skipped"
+    failed = "failed"
+    uncertain = "uncertain"
+    exited = "exited"
+    cancelled = "cancelled"
+    relation_erased = "relation_erased"
+
+
+OPEN_OUTCOMES = frozenset({Outcome.waiting, Outcome.sending})

@@ -1,0 +1,72 @@
+"""What every step type declares: its named ways out, its words for operators and what
+it refers to. The trip workflow, graph validation, activation checks and the Web UI all
+read these, so a step type's knowledge lives in its own class and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from domain.schema import Model, StepId
+
+
+@dataclass(frozen=True)
+class References:
+    """Things outside the journey that a step needs to exist at activation."""
+
+    templates: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = field(default_factory=frozenset)
+    segments: frozenset[str] = field(default_factory=frozenset)
+
+    def __or__(self, other: References) -> References:
+        return References(
+            self.templates | other.templates,
+            self.groups | other.groups,
+            self.segments | other.segments,
+        )
+
+
+NOTHING = References()
+
+
+class StepBase(Model):
+    """A node of a journey. Subclasses add a `type` literal and their settings."""
+
+    # The names of the ways out, in the order they are drawn; () ends the trip.
+    WAYS: ClassVar[tuple[str, ...]]
+    # A minimal valid step of this type, for the docs and the registry completeness test.
+    EXAMPLE: ClassVar[dict[str, Any]]
+
+    type: str
+    id: StepId
+    name: str | None = Field(default=None, description="Label shown to operators")
+
+    def label(self) -> str:
+        return self.name or self.id
+
+    def ways_out(self) -> dict[str, str | None]:
+        """Way name -> the step it leads to; None means the step after it in the list
+        (or the end of the trip after the last step)."""
+        raise NotImplementedError(f"step type '{self.type}' does not say its ways out")
+
+    def describe(self) -> str:
+        """What the step does, in an operator's words: 'wait 7 days', 'send `welcome`'."""
+        raise NotImplementedError(f"step type '{self.type}' has no description")
+
+    def references(self) -> References:
+        return NOTHING
+
+
+class Linear(StepBase):
+    """A step with one way out, `next`."""
+
+    WAYS: ClassVar[tuple[str, ...]] = ("next",)
+
+    next: StepId | None = Field(
+        default=None, description="Step to go to afterwards; default: the next in the list"
+    )
+
+    def ways_out(self) -> dict[str, str | None]:
+        return {"next": self.next}

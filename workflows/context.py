@@ -1,0 +1,210 @@
+"""What a step handler may do to its trip: record its passage, wait, show details in the
+Web UI and run an activity with one of the retry presets.
+
+Bookkeeping rides along: a passage's state is queued and written by the next activity
+the trip runs anyway (a send, a check, the trip's end), or by one local activity right
+before a timer, so a step costs no Temporal round trip of its own just to be recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        FINISH_TRIP,
+        RECORD_PASSAGES,
+        STEP,
+        FinishTripInput,
+        PassageKey,
+        PassageWrite,
+        RecordPassagesInput,
+        TripInput,
+    )
+    from domain.calendar import describe_moment
+    from domain.definition import JourneyDefinition
+    from domain.statuses import Outcome, TripStatus
+    from domain.steps import StepBase
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Timeouts and retries of one kind of activity."""
+
+    start_to_close: timedelta
+    retry: RetryPolicy
+
+
+# Bookkeeping and reads retry until the database is back: losing a path row is not an option.
+BOOKKEEPING = Preset(timedelta(seconds=30), RetryPolicy(maximum_interval=timedelta(minutes=1)))
+# SMTP 4xx and connection errors retry with backoff for about half an hour, then the send is
+# recorded as failed and the trip goes on (a journey must not stall on one mailbox).
+SENDING = Preset(
+    timedelta(seconds=30),
+    RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=10),
+        maximum_attempts=10,
+    ),
+)
+
+
+class TripContext:
+    def __init__(self, trip: TripInput, definition: JourneyDefinition) -> None:
+        self.trip = trip
+        self.definition = definition
+        self.path: list[str] = []
+        # The admission set the Step search attribute to the first step.
+        self._shown_step: str | None = definition.steps[0].id
+        self._passage: PassageKey | None = None
+        self._pending: list[PassageWrite] = []
+        # The store already recorded the trip's end (the last step's activity did it).
+        self.closed = False
+
+    # --- the path ---------------------------------------------------------------------
+
+    @property
+    def passage(self) -> PassageKey:
+        assert self._passage is not None, "no step entered yet"
+        return self._passage
+
+    def enter(self, step: StepBase) -> PassageKey:
+        seq = self._passage.seq + 1 if self._passage else 1
+        self._passage = PassageKey(
+            trip_id=self.trip.trip_id,
+            seq=seq,
+            step_id=step.id,
+            step_type=step.type,
+            entered_at=workflow.now(),
+        )
+        self.path.append(step.id)
+        return self._passage
+
+    def note(
+        self, outcome: Outcome, detail: str = "", waiting_until: datetime | None = None
+    ) -> None:
+        """Queue the current passage's state; a later note for it replaces this one."""
+        passage = self.passage
+        self._pending = [w for w in self._pending if w.passage.seq != passage.seq]
+        self._pending.append(
+            PassageWrite(
+                passage=passage, outcome=outcome, detail=detail, waiting_until=waiting_until
+            )
+        )
+
+    def take_writes(self) -> list[PassageWrite]:
+        """The queued writes, for an activity to do in its own transaction."""
+        writes, self._pending = self._pending, []
+        return writes
+
+    def give_back(self, writes: list[PassageWrite]) -> None:
+        """Writes an activity may not have done (it failed): they go with the next one."""
+        later = {w.passage.seq for w in self._pending}
+        self._pending = [w for w in writes if w.passage.seq not in later] + self._pending
+
+    async def flush(self) -> None:
+        if self._pending:
+            writes = self.take_writes()
+            await self.activity(
+                RECORD_PASSAGES,
+                RecordPassagesInput(writes=writes),
+                summary=f"record {', '.join(w.passage.step_id for w in writes)}",
+                local=True,
+            )
+
+    # --- the Web UI -------------------------------------------------------------------
+
+    def show(self) -> None:
+        """Keep the Step search attribute on the step the trip stays at (one event per
+        change, and none for steps it only passes through)."""
+        step_id = self.passage.step_id
+        if step_id != self._shown_step:
+            workflow.upsert_search_attributes([STEP.value_set(step_id)])
+            self._shown_step = step_id
+
+    def details(self, words: str) -> None:
+        passage = self.passage
+        workflow.set_current_details(
+            f"**At step `{passage.step_id}`** ({passage.step_type}): {words}\n\n"
+            f"Path: {' → '.join(self.path)}"
+        )
+
+    def moment(self, at: datetime) -> str:
+        return describe_moment(at, self.definition.zone)
+
+    # --- waiting and working ----------------------------------------------------------
+
+    async def wait(self, until: datetime, words: str, label: str) -> None:
+        """A durable timer; support staff see the relation waiting at this step."""
+        detail = f"{words}, until {self.moment(until)}"
+        self.note(Outcome.waiting, detail, waiting_until=until)
+        self.show()
+        await self.flush()
+        self.details(detail)
+        delay = until - workflow.now()
+        if delay > timedelta(0):
+            await workflow.sleep(delay, summary=f"{label}: {words}")
+        self.note(Outcome.waited, detail, waiting_until=until)
+
+    async def activity(
+        self,
+        name: str,
+        arg: Any,
+        *,
+        summary: str,
+        result_type: type[T] | None = None,
+        preset: Preset = BOOKKEEPING,
+        local: bool = False,
+    ) -> Any:
+        if local:
+            # Done within the current workflow task: the trip does not stay at this step
+            # long enough for the Web UI to need to show it.
+            return await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=preset.start_to_close,
+                retry_policy=preset.retry,
+                summary=summary,
+            )
+        self.show()
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=preset.start_to_close,
+            retry_policy=preset.retry,
+            summary=summary,
+        )
+
+    async def finish(self, status: TripStatus) -> None:
+        if not self.closed:
+            await self.activity(
+                FINISH_TRIP,
+                FinishTripInput(
+                    trip_id=self.trip.trip_id,
+                    status=status,
+                    ended_at=workflow.now(),
+                    writes=self.take_writes(),
+                ),
+                summary=f"trip {status.value}",
+                local=True,
+            )
+            self.closed = True
+        workflow.set_current_details(
+            f"**Trip {status.value}**\n\nPath: {' → '.join(self.path) or '(none)'}"
+        )
+
+
+# A step type's handler: runs one passage and names the way out it takes (one of the
+# type's WAYS), or None to end the trip there.
+Handler = Callable[[TripContext, Any], Awaitable[str | None]]
