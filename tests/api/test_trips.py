@@ -210,7 +210,10 @@ async def test_the_same_relation_added_twice_at_once_makes_one_trip(
 
 async def test_stats_and_the_relations_waiting_at_a_step(api: httpx.AsyncClient) -> None:
     await template(api)
-    people = [await relation(api, email=f"p{n}@example.org") for n in range(3)]
+    people = [
+        await relation(api, email=f"p{n}@example.org", first_name=f"P{n}", last_name="Park")
+        for n in range(3)
+    ]
     journey = await active_journey(api, parked())
     url = f"/journeys/{journey['id']}"
     started = [await enroll(api, journey["id"], p["id"]) for p in people]
@@ -229,6 +232,10 @@ async def test_stats_and_the_relations_waiting_at_a_step(api: httpx.AsyncClient)
     assert waiting["count"] == 3
     assert {w["relation_id"] for w in waiting["data"]} == {p["id"] for p in people}
     assert {w["trip_id"] for w in waiting["data"]} == {t["id"] for t in started}
+    # Support staff see who each one is, not just an id.
+    assert {(w["first_name"], w["last_name"], w["email"]) for w in waiting["data"]} == {
+        (f"P{n}", "Park", f"p{n}@example.org") for n in range(3)
+    }
     for entry in waiting["data"]:
         assert _at(entry["waiting_until"]) - _at(entry["since"]) == timedelta(days=7)
     page = await ok(api.get(f"{url}/steps/hold/relations", params={"limit": 1, "offset": 2}))
