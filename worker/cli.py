@@ -73,7 +73,10 @@ def cmd_mail_sink(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from worker import dev
 
-    return dev.run(_settings())
+    settings = _settings()
+    if args.workers is not None:
+        settings = settings.model_copy(update={"dev_workers": args.workers})
+    return dev.run(settings)
 
 
 def cmd_journey_validate(args: argparse.Namespace) -> int:
@@ -147,7 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    add("dev", cmd_dev, "run Temporal, the worker, the API and a mail sink on this machine")
+    dev = add("dev", cmd_dev, "run Temporal, the worker, the API and a mail sink on this machine")
+    dev.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 17),
+        metavar="N",
+        help="worker processes to start (1-16; default REISPLAN_DEV_WORKERS or 1)",
+    )
     add("migrate", cmd_migrate, "bring the database to the current schema")
     add("worker", cmd_worker, "run trips: poll the Temporal task queue until stopped")
     add("api", cmd_api, "serve the HTTP API (OpenAPI docs at /docs)")

@@ -106,6 +106,11 @@ class DevPlan:
             command += ["--search-attribute", f"{name}={kind}"]
         return command
 
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        count = self.settings.dev_workers
+        return ("worker",) if count == 1 else tuple(f"worker-{n}" for n in range(1, count + 1))
+
     def child_env(self) -> dict[str, str]:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if k not in _REAL_SMTP_VARIABLES}
@@ -137,6 +142,8 @@ class DevPlan:
                 f"  Received mail   {api}/dev/mail  (SMTP sink on {DEV_SMTP_HOST}:{s.smtp_port})",
                 f"  Temporal Web UI {ui}",
                 f"  Temporal        {s.temporal_address} (namespace {s.temporal_namespace})",
+                f"  Workers         {s.dev_workers} process"
+                f"{'es' if s.dev_workers > 1 else ''} on task queue {s.task_queue}",
                 f"  Data            {s.data_dir}/ ({display_url(s.database_url)}); "
                 "kept between runs, `make clean` removes it",
                 "",
@@ -306,7 +313,8 @@ class Supervisor:
         await self.start("temporal", plan.temporal_command())
         await self._wait_for_port("Temporal", plan.temporal_host, plan.temporal_port)
         await self.start("mail-sink", [*cli, "mail-sink"])
-        await self.start("worker", [*cli, "worker"])
+        for name in plan.worker_names:
+            await self.start(name, [*cli, "worker"])
         await self.start("api", [*cli, "api"])
         await self._wait_for_port("SMTP sink", DEV_SMTP_HOST, s.smtp_port)
         await self._wait_for_port("API", _browsable(s.api_host), s.api_port)
@@ -323,7 +331,7 @@ class Supervisor:
         return 0
 
     async def shutdown(self) -> None:
-        order = (("api", "worker"), ("mail-sink",), ("temporal",))
+        order = (("api", *self.plan.worker_names), ("mail-sink",), ("temporal",))
         running = {c.name for c in self.children if c.process.returncode is None}
         if running:
             self.say("stopping " + ", ".join(n for g in order for n in g if n in running))

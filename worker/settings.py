@@ -50,6 +50,10 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'reisplan.db'}"
         return self
 
+    # `reisplan dev` starts this many worker processes on the one task queue: one Python
+    # process (one GIL) is what limits a trip rate on the embedded set-up.
+    dev_workers: int = Field(default=1, ge=1, le=16)
+
     max_concurrent_activities: int = 200
     max_concurrent_workflow_tasks: int = 200
     max_cached_workflows: int = 2000

@@ -58,7 +58,7 @@ def dev_ports() -> dict[str, int]:
 
 
 @pytest.fixture
-def start_dev(tmp_path: Path, dev_ports: dict[str, int]) -> Iterator[Callable[[], DevRun]]:
+def start_dev(tmp_path: Path, dev_ports: dict[str, int]) -> Iterator[Callable[..., DevRun]]:
     env = cli_env(
         tmp_path,
         temporal_address=f"127.0.0.1:{dev_ports['temporal']}",
@@ -68,11 +68,11 @@ def start_dev(tmp_path: Path, dev_ports: dict[str, int]) -> Iterator[Callable[[]
     )
     runs: list[DevRun] = []
 
-    def start() -> DevRun:
+    def start(*args: str) -> DevRun:
         log = tmp_path / f"dev-{len(runs) + 1}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                cli("dev"), env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
+                cli("dev", *args), env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
             )
         run = DevRun(process, log, dev_ports)
         runs.append(run)
@@ -112,11 +112,11 @@ async def wait_until_healthy(run: DevRun, http: httpx.AsyncClient) -> None:
     await eventually(healthy, 90, "API /health")
 
 
-def assert_all_stopped(run: DevRun) -> None:
+def assert_all_stopped(run: DevRun, workers: tuple[str, ...] = ("worker",)) -> None:
     for name, port in run.ports.items():
         assert not port_open(port), f"{name} port {port} still open after reisplan dev exited"
     pids = run.pids()
-    assert set(pids) == {"temporal", "mail-sink", "worker", "api"}, run.output()
+    assert set(pids) == {"temporal", "mail-sink", "api", *workers}, run.output()
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # the child is gone (and reaped: no zombie either)
@@ -130,7 +130,7 @@ async def post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict
 
 
 async def test_dev_runs_a_journey_end_to_end_and_stops_cleanly(
-    start_dev: Callable[[], DevRun], dev_ports: dict[str, int]
+    start_dev: Callable[..., DevRun], dev_ports: dict[str, int]
 ) -> None:
     run = start_dev()
     async with httpx.AsyncClient(base_url=run.api, timeout=10) as http:
@@ -193,7 +193,7 @@ async def test_dev_runs_a_journey_end_to_end_and_stops_cleanly(
 
 
 async def test_dev_keeps_data_and_stops_everything_when_a_child_dies(
-    start_dev: Callable[[], DevRun],
+    start_dev: Callable[..., DevRun],
 ) -> None:
     first = start_dev()
     async with httpx.AsyncClient(base_url=first.api, timeout=10) as http:
@@ -201,13 +201,19 @@ async def test_dev_keeps_data_and_stops_everything_when_a_child_dies(
         relation = await post(http, "/relations", {"email": "bram@example.org"})
     assert await first.stop(signal.SIGTERM) == 0, first.output()
 
-    second = start_dev()
+    # Again, with two worker processes on the one task queue.
+    second = start_dev("--workers", "2")
     async with httpx.AsyncClient(base_url=second.api, timeout=10) as http:
         await wait_until_healthy(second, http)
         again = (await http.get(f"/relations/{relation['id']}")).json()
         assert again["email"] == "bram@example.org", "data did not survive a restart"
 
-    os.kill(second.pids()["worker"], signal.SIGKILL)
+    async def banner_printed() -> bool | None:
+        return True if "Workers         2 processes" in second.output() else None
+
+    await eventually(banner_printed, 30, "the banner naming two workers")
+
+    os.kill(second.pids()["worker-2"], signal.SIGKILL)
     assert await second.wait() == 1, second.output()
-    assert "worker exited unexpectedly" in second.output()
-    assert_all_stopped(second)
+    assert "worker-2 exited unexpectedly" in second.output()
+    assert_all_stopped(second, workers=("worker-1", "worker-2"))
