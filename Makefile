@@ -21,6 +21,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy $(PACKAGES) tests
 
 bench: $(INSTALLED)
+	$(BIN)/python -m benchmarks.history
 	$(BIN)/python -m benchmarks.throughput
 
 clean:

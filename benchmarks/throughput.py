@@ -34,7 +34,10 @@ from benchmarks.report import RESULTS, Phase, Run, machine_info, write_results
 from worker.settings import Settings
 
 SERVERS: dict[str, tuple[str, ...]] = {"default": (), "tuned": TUNED_PRAGMAS}
-WORKLOADS = ("baseline", "reisplan")
+# reisplan-2p: the same trips with the worker as two `reisplan worker` processes (as
+# `reisplan dev --workers 2` runs it); the harness then only admits and receives mail.
+WORKLOADS = ("baseline", "reisplan", "reisplan-2p")
+WORKER_PROCESSES = {"reisplan": 0, "reisplan-2p": 2}
 
 
 # --- measuring one phase ----------------------------------------------------------------
@@ -149,7 +152,15 @@ async def run_server(run: Run, server: str, args: argparse.Namespace) -> None:
                 tag = f"{server}{round_no}"
                 if kind == "baseline":
                     return workloads.baseline(client, settings, tag, n)
-                return workloads.trips(client, store, settings, tag, n)
+                return workloads.trips(
+                    client,
+                    store,
+                    settings,
+                    f"{tag}{kind}",
+                    n,
+                    processes=WORKER_PROCESSES[kind],
+                    temporal_address=process.address,
+                )
 
             try:
                 for kind in args.workloads if args.warmup else ():
@@ -245,7 +256,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="+",
         choices=WORKLOADS,
         default=list(WORKLOADS),
-        help="what to measure (both; one alone is for profiling)",
+        help="what to measure (all; one alone is for profiling)",
     )
     parser.add_argument(
         "--out",

@@ -7,9 +7,13 @@ trip, the no-op activity run for the baseline.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -198,10 +202,72 @@ class Trips:
 
 
 @asynccontextmanager
+async def worker_processes(
+    settings: Settings, temporal_address: str, count: int
+) -> AsyncIterator[list[int]]:
+    """`reisplan worker` as `count` separate processes (what `reisplan dev --workers N`
+    runs), ready once each says it polls; stopped with SIGTERM (graceful) on the way out."""
+    env = {
+        **os.environ,
+        "REISPLAN_DATABASE_URL": settings.database_url,
+        "REISPLAN_TEMPORAL_ADDRESS": temporal_address,
+        "REISPLAN_TASK_QUEUE": settings.task_queue,
+        "REISPLAN_SMTP_HOST": settings.smtp_host,
+        "REISPLAN_SMTP_PORT": str(settings.smtp_port),
+        "REISPLAN_MAIL_FROM": settings.mail_from,
+        "REISPLAN_MAIL_DOMAIN": settings.mail_domain,
+    }
+    processes: list[asyncio.subprocess.Process] = []
+    readers: list[asyncio.Task[bytes]] = []
+    try:
+        for _ in range(count):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "worker.cli",
+                "worker",
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            processes.append(process)
+            assert process.stderr is not None
+            async with asyncio.timeout(60):
+                while b"worker polling task queue" not in await process.stderr.readline():
+                    if process.returncode is not None:
+                        raise RuntimeError("a benchmark worker process died at start")
+            # Keep reading its log so a full pipe never blocks it.
+            readers.append(asyncio.ensure_future(process.stderr.read()))
+        yield [p.pid for p in processes]
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                async with asyncio.timeout(20):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+        for reader in readers:
+            reader.cancel()
+
+
+@asynccontextmanager
 async def trips(
-    client: Client, store: Store, settings: Settings, tag: str, n: int
+    client: Client,
+    store: Store,
+    settings: Settings,
+    tag: str,
+    n: int,
+    *,
+    processes: int = 0,
+    temporal_address: str = "",
 ) -> AsyncIterator[Trips]:
-    """N relations ready to admit into a fresh one-email journey; real worker and sink."""
+    """N relations ready to admit into a fresh one-email journey; real worker and sink.
+
+    With `processes` = 0 the worker runs in this process (one interpreter for worker,
+    admission and sink); otherwise it runs as that many `reisplan worker` processes."""
     journey_id, addresses = add_journey_and_relations(store, tag, n)
     trip_ids = {rid: trip_id(journey_id, rid, 1) for rid in addresses}
     sink = TimingSink().start()
@@ -209,7 +275,12 @@ async def trips(
         settings = settings.model_copy(update={"smtp_port": sink.port})
         smtp = build_smtp_pool(settings)
         try:
-            async with build_worker(client, store.engine, settings, smtp):
+            running: AbstractAsyncContextManager[Any] = (
+                worker_processes(settings, temporal_address, processes)
+                if processes
+                else build_worker(client, store.engine, settings, smtp)
+            )
+            async with running:
                 yield Trips(
                     client,
                     store.engine,

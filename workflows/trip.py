@@ -10,13 +10,16 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import is_cancelled_exception
 
+# Passed through: the sandbox would otherwise import these modules afresh for every
+# trip it runs, which cost more worker CPU than the trip itself. They hold no mutable
+# state and reach the clock, timers and activities only through `temporalio.workflow`;
+# tests/test_import_boundaries.py keeps them from importing anything else of ours.
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import TRIP_WORKFLOW, TripInput
     from domain.statuses import TripStatus
-
-from workflows.context import TripContext
-from workflows.legacy import LegacyTrip
-from workflows.steps import handler_for
+    from workflows.context import TripContext
+    from workflows.legacy import LegacyTrip
+    from workflows.steps import handler_for
 
 # Trips started from here on write their path through the steps' own activities and
 # local activities (no record_step round trip per step). See the README, "Changing the
