@@ -1,8 +1,11 @@
 """Imports flow one way: domain <- store <- activities <- workflows (contracts only) <- worker/api.
 
 A workflow module that imported a database or SMTP library would be re-imported by the
-Temporal sandbox for every run (notes/temporal.md: 9.4 GiB); a domain module that
-imported the store would no longer be pure. This test reads every module with `ast`.
+Temporal sandbox for every run (a worker measured at 9.4 GiB with 300 trips that way); a
+domain module that imported the store would no longer be pure. Workflow and domain
+modules are passed through the sandbox, so its clock and randomness guards do not reach
+them: this test also refuses the clock and randomness there. It reads every module with
+`ast`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 # Third-party libraries a workflow module must never import, even indirectly named.
 WORKFLOW_FORBIDDEN = ("sqlmodel", "sqlalchemy", "aiosmtplib", "fastapi", "jinja2", "alembic")
+# Nondeterminism a workflow (or the pure code it runs) must get from `temporalio.workflow`
+# instead: workflow.now(), workflow.random(), workflow.uuid4().
+NONDETERMINISTIC_MODULES = ("random", "time", "uuid", "secrets")
+NONDETERMINISTIC_CALLS = ("now", "utcnow", "today")
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,24 @@ def violations(package: str, path: Path, source: str | None = None) -> list[str]
         for imp in imports:
             if any(_matches(imp.module, lib) for lib in WORKFLOW_FORBIDDEN):
                 found.append(f"{imp} (workflows must stay free of I/O libraries)")
+    if package in ("workflows", "domain"):
+        found.extend(_nondeterminism(path, source))
     return sorted(set(found))
+
+
+def _nondeterminism(path: Path, source: str | None) -> Iterator[str]:
+    tree = ast.parse(source if source is not None else path.read_text(), filename=str(path))
+    where = path.relative_to(ROOT)
+    for imp in imports_of(path, source):
+        if any(_matches(imp.module, m) for m in NONDETERMINISTIC_MODULES):
+            yield f"{imp} (use temporalio.workflow for time and randomness)"
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in NONDETERMINISTIC_CALLS
+            and not (isinstance(node.value, ast.Name) and node.value.id == "workflow")
+        ):
+            yield f"{where}:{node.lineno} reads the clock (.{node.attr}): use workflow.now()"
 
 
 def _files(package: str) -> list[Path]:
@@ -127,3 +151,9 @@ def test_the_checker_catches_what_it_must() -> None:
         "domain/x.py:1 imports store.db (domain/ may import only domain)",
     ]
     assert violations("api", ROOT / "api" / "x.py", "import worker.cli\n")
+
+    clock = violations(
+        "workflows", fake, "import time\nfrom datetime import datetime\nx = datetime.now()\n"
+    )
+    assert any(":1 imports time" in p for p in clock)
+    assert any(":3 reads the clock (.now)" in p for p in clock)
