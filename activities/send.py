@@ -333,7 +333,9 @@ class SendActivities:
         with session_scope(self._engine) as session:
             write_passage(session, data.passage, Outcome(result.status.value), "; ".join(words))
             if data.ends_trip:
-                paths.finish_trip(
+                # Only a trip still running: one cancelled while this send was under way
+                # was closed as cancelled by its workflow and stays so.
+                paths.close_if_running(
                     session,
                     trip_id=data.passage.trip_id,
                     status=TripStatus.completed,

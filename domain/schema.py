@@ -53,6 +53,11 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def check_window_order(start: time, end: time, info: ValidationInfo) -> None:
+    if start >= end and not is_frozen(info):
+        raise ValueError("'start' must be before 'end' (windows do not span midnight)")
+
+
 def _clock(value: time) -> str:
     return f"{value:%H:%M:%S}" if value.second else f"{value:%H:%M}"
 
@@ -66,8 +71,7 @@ class TimeWindow(Model):
 
     @model_validator(mode="after")
     def _start_before_end(self, info: ValidationInfo) -> TimeWindow:
-        if self.start >= self.end and not is_frozen(info):
-            raise ValueError("'start' must be before 'end' (windows do not span midnight)")
+        check_window_order(self.start, self.end, info)
         return self
 
     def describe(self) -> str:

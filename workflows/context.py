@@ -165,26 +165,18 @@ class TripContext:
         preset: Preset = BOOKKEEPING,
         local: bool = False,
     ) -> Any:
-        if local:
-            # Done within the current workflow task: the trip does not stay at this step
-            # long enough for the Web UI to need to show it.
-            return await workflow.execute_local_activity(
-                name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=preset.start_to_close,
-                retry_policy=preset.retry,
-                summary=summary,
-            )
-        self.show()
-        return await workflow.execute_activity(
-            name,
-            arg,
+        options: dict[str, Any] = dict(
             result_type=result_type,
             start_to_close_timeout=preset.start_to_close,
             retry_policy=preset.retry,
             summary=summary,
         )
+        if local:
+            # Done within the current workflow task: the trip does not stay at this step
+            # long enough for the Web UI to need to show it.
+            return await workflow.execute_local_activity(name, arg, **options)
+        self.show()
+        return await workflow.execute_activity(name, arg, **options)
 
     async def finish(self, status: TripStatus) -> None:
         if not self.closed:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from domain.durations import Duration
-from domain.schema import WEEKDAYS, LocalTime, TimeWindow, Weekday, is_frozen
+from domain.schema import WEEKDAYS, LocalTime, TimeWindow, Weekday, check_window_order
 from domain.steps.base import Linear
 
 
@@ -69,8 +69,7 @@ class WaitWindowStep(Linear):
 
     @model_validator(mode="after")
     def _start_before_end(self, info: ValidationInfo) -> WaitWindowStep:
-        if self.start >= self.end and not is_frozen(info):
-            raise ValueError("'start' must be before 'end' (windows do not span midnight)")
+        check_window_order(self.start, self.end, info)
         return self
 
     @property
