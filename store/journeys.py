@@ -219,14 +219,11 @@ def reference_problems(session: Session, definition: JourneyDefinition) -> list[
     problems: list[Problem] = []
     for index, step in enumerate(definition.steps):
         needed = step.references()
-        for kind, keys, field in (
-            ("template", needed.templates, "template"),
-            ("group", needed.groups, "condition"),
-        ):
+        for kind, keys in (("template", needed.templates), ("group", needed.groups)):
             for key in sorted(keys - known[kind]):
                 problems.append(
                     Problem(
-                        (*DEFINITION_LOC, "steps", index, field),
+                        (*DEFINITION_LOC, "steps", index, needed.field_of(kind)),
                         f"step '{step.id}': {kind} '{key}' does not exist",
                         f"unknown_{kind}",
                     )

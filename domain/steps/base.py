@@ -4,6 +4,7 @@ read these, so a step type's knowledge lives in its own class and nowhere else."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -14,11 +15,19 @@ from domain.schema import Model, StepId
 
 @dataclass(frozen=True)
 class References:
-    """Things outside the journey that a step needs to exist at activation."""
+    """Things outside the journey that a step needs to exist at activation.
+
+    `fields` names the step's field that holds each kind ("template", "group",
+    "segment"), so activation blames the right one; by default the field is the kind.
+    """
 
     templates: frozenset[str] = field(default_factory=frozenset)
     groups: frozenset[str] = field(default_factory=frozenset)
     segments: frozenset[str] = field(default_factory=frozenset)
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    def field_of(self, kind: str) -> str:
+        return self.fields.get(kind, kind)
 
     def __or__(self, other: References) -> References:
         return References(

@@ -35,7 +35,9 @@ class IfStep(StepBase):
         return f"if {describe_condition(self.condition)} then `{self.then}` else `{self.else_}`"
 
     def references(self) -> References:
-        return References(groups=frozenset(groups_mentioned(self.condition)))
+        return References(
+            groups=frozenset(groups_mentioned(self.condition)), fields={"group": "condition"}
+        )
 
 
 class JumpStep(StepBase):
