@@ -36,7 +36,7 @@ from activities.passages import write_passage, write_passages
 from domain.statuses import FINAL_SENDS, Outcome, SendStatus, TripStatus
 from store import ledger, paths
 from store.db import session_scope
-from store.facts import load_relation, render_context
+from store.facts import RelationRecord, load_relation, render_context
 from store.models import Template, utcnow
 
 RELATION_ERASED = "relation erased"
@@ -55,6 +55,12 @@ class _Decision:
 
     status: str
     detail: str
+
+
+@dataclass(frozen=True)
+class _Facts:
+    relation: RelationRecord | None
+    template: Template | None
 
 
 @dataclass(frozen=True)
@@ -102,15 +108,18 @@ class SendActivities:
     @activity.defn(name=SEND_EMAIL)
     async def send_email(self, data: SendEmailInput) -> SendEmailResult:
         key = ledger.send_key(data.passage.trip_id, data.passage.step_id)
+        facts: list[_Facts] = []
 
         def begin(session: Session) -> None:
             # The path writes the trip still owes and this passage as `sending`, in the
-            # claim's transaction; a trip whose row is gone gets no claim either.
+            # claim's transaction; a trip whose row is gone gets no claim either. The
+            # relation and template are read in it too: one transaction, not two.
             if not (
                 write_passages(session, data.writes)
                 and write_passage(session, data.passage, Outcome.sending)
             ):
                 raise _TripGone
+            facts.append(self._facts(session, data))
 
         try:
             entry = await asyncio.to_thread(
@@ -127,17 +136,17 @@ class SendActivities:
             )
         except _TripGone:
             return SendEmailResult(status=SendStatus.skipped, detail="trip no longer exists")
-        result = await self._send(data, key, entry)
+        result = await self._send(data, key, entry, facts[-1])
         await asyncio.to_thread(self._end, data, result)
         return result
 
     async def _send(
-        self, data: SendEmailInput, key: str, entry: ledger.LedgerEntry
+        self, data: SendEmailInput, key: str, entry: ledger.LedgerEntry, facts: _Facts
     ) -> SendEmailResult:
         settled = await self._settled(entry)
         if settled is not None:
             return settled
-        prepared = await asyncio.to_thread(self._prepare, data, entry.message_id)
+        prepared = await asyncio.to_thread(self._prepare, data, entry.message_id, facts)
         if isinstance(prepared, _Decision):
             entry = await asyncio.to_thread(
                 ledger.settle,
@@ -150,13 +159,18 @@ class SendActivities:
             return await self._settled_or_retry(entry)
         return await self._transmit(key, prepared)
 
-    def _prepare(self, data: SendEmailInput, message_id: str) -> _Prepared | _Decision:
-        """Everything that can be decided without SMTP, from the data as it is now."""
-        with session_scope(self._engine) as session:
-            relation = load_relation(session, data.relation_id)
-            template = session.exec(
-                select(Template).where(col(Template.key) == data.template)
-            ).first()
+    @staticmethod
+    def _facts(session: Session, data: SendEmailInput) -> _Facts:
+        relation = load_relation(session, data.relation_id)
+        template = session.exec(select(Template).where(col(Template.key) == data.template)).first()
+        return _Facts(relation, template)
+
+    def _prepare(
+        self, data: SendEmailInput, message_id: str, facts: _Facts
+    ) -> _Prepared | _Decision:
+        """Everything that can be decided without SMTP, from the data as it was read at the
+        claim (this attempt's, so a retry sees the data as it is then)."""
+        relation, template = facts.relation, facts.template
         if relation is None:
             return _Decision(SendStatus.skipped, RELATION_ERASED)
         if not relation.email:

@@ -32,7 +32,8 @@ def get(session: Session, relation_id: int) -> Relation:
 
 
 def exists(session: Session, relation_id: int) -> bool:
-    return session.get(Relation, relation_id) is not None
+    found = session.exec(select(Relation.id).where(col(Relation.id) == relation_id)).first()
+    return found is not None
 
 
 def list_page(
