@@ -40,6 +40,7 @@ from store.facts import RelationRecord, load_relation, render_context
 from store.models import Template, utcnow
 
 RELATION_ERASED = "relation erased"
+TRIP_ENDED = "the trip is no longer running"
 NO_ADDRESS = "no email address"
 NO_CONSENT = "no email consent"
 BAD_ADDRESS = "invalid email address"
@@ -61,16 +62,13 @@ class _Decision:
 class _Facts:
     relation: RelationRecord | None
     template: Template | None
+    trip_running: bool
 
 
 @dataclass(frozen=True)
 class _Prepared:
     recipient: str
     payload: bytes
-
-
-class _TripGone(Exception):
-    """The trip row no longer exists (its journey was deleted): nothing to send for."""
 
 
 class _ClaimLost(Exception):
@@ -110,16 +108,18 @@ class SendActivities:
         key = ledger.send_key(data.passage.trip_id, data.passage.step_id)
         facts: list[_Facts] = []
 
-        def begin(session: Session) -> None:
+        def begin(session: Session) -> bool:
             # The path writes the trip still owes and this passage as `sending`, in the
-            # claim's transaction; a trip whose row is gone gets no claim either. The
+            # claim's transaction. Only a running trip may claim a new send: one that was
+            # cancelled (or whose row is gone) before this attempt began sends nothing. The
             # relation and template are read in it too: one transaction, not two.
             if not (
                 write_passages(session, data.writes)
                 and write_passage(session, data.passage, Outcome.sending)
             ):
-                raise _TripGone
+                return False
             facts.append(self._facts(session, data))
+            return facts[-1].trip_running
 
         try:
             entry = await asyncio.to_thread(
@@ -134,8 +134,8 @@ class SendActivities:
                 message_id=ledger.message_id_for(key, self._mail_domain),
                 alongside=begin,
             )
-        except _TripGone:
-            return SendEmailResult(status=SendStatus.skipped, detail="trip no longer exists")
+        except ledger.NotClaimable:
+            return SendEmailResult(status=SendStatus.skipped, detail=TRIP_ENDED)
         result = await self._send(data, key, entry, facts[-1])
         await asyncio.to_thread(self._end, data, result)
         return result
@@ -163,7 +163,7 @@ class SendActivities:
     def _facts(session: Session, data: SendEmailInput) -> _Facts:
         relation = load_relation(session, data.relation_id)
         template = session.exec(select(Template).where(col(Template.key) == data.template)).first()
-        return _Facts(relation, template)
+        return _Facts(relation, template, paths.is_running(session, data.passage.trip_id))
 
     def _prepare(
         self, data: SendEmailInput, message_id: str, facts: _Facts
@@ -171,6 +171,9 @@ class SendActivities:
         """Everything that can be decided without SMTP, from the data as it was read at the
         claim (this attempt's, so a retry sees the data as it is then)."""
         relation, template = facts.relation, facts.template
+        if not facts.trip_running:
+            # Claimed by an attempt while the trip ran, and cancelled since.
+            return _Decision(SendStatus.skipped, TRIP_ENDED)
         if relation is None:
             return _Decision(SendStatus.skipped, RELATION_ERASED)
         if not relation.email:

@@ -27,6 +27,10 @@ from store.db import session_scope
 from store.models import Send, utcnow
 
 
+class NotClaimable(Exception):
+    """No send was claimed for this key, and none may be any more."""
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     key: str
@@ -74,20 +78,23 @@ def claim(
     journey_id: int,
     template: str,
     message_id: str,
-    alongside: Callable[[Session], object] | None = None,
+    alongside: Callable[[Session], bool] | None = None,
 ) -> LedgerEntry:
     """Insert a `claimed` row, or return the row an earlier (or concurrent) attempt made.
 
     `alongside` runs first in the same transaction (the send's path writes), so one
-    commit covers both. The unique key decides between concurrent attempts: the losing
-    insert fails, its transaction is rolled back, and the loser reads the winner's row
-    after redoing `alongside` on its own.
+    commit covers both; when it returns False no new claim is made (NotClaimable), but an
+    existing row is still returned, so a retry learns what its predecessor did. The
+    unique key decides between concurrent attempts: the losing insert fails, its
+    transaction is rolled back, and the loser reads the winner's row after redoing
+    `alongside` on its own.
     """
     try:
         with session_scope(engine) as session:
-            if alongside is not None:
-                alongside(session)
+            may_claim = alongside(session) if alongside is not None else True
             row = session.exec(select(Send).where(col(Send.key) == key)).first()
+            if row is None and not may_claim:
+                raise NotClaimable(key)
             if row is None:
                 row = Send(
                     key=key,

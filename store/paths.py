@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from domain.statuses import OPEN_OUTCOMES, Outcome, TripStatus
 from store.models import Passage, Trip, utcnow
+
+# Outcomes a later write may replace with any other (see record_passage).
+REPLACEABLE = frozenset({*OPEN_OUTCOMES, Outcome.waited})
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ def record_passage(session: Session, record: PassageRecord) -> bool:
     )
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(Passage).values(**values)
+    # A final outcome is never replaced by an open one: a late or repeated attempt that
+    # says `sending` or `waiting` cannot undo `sent` or `cancelled`. (`waited` may be: a
+    # send that waited for its send window goes on to `sending` in the same passage.)
     session.exec(
         statement.on_conflict_do_update(
             index_elements=["trip_id", "seq"],
@@ -73,6 +79,10 @@ def record_passage(session: Session, record: PassageRecord) -> bool:
                 name: statement.excluded[name]
                 for name in ("outcome", "detail", "waiting_until", "recorded_at")
             },
+            where=or_(
+                statement.excluded["outcome"].not_in(OPEN_OUTCOMES),
+                col(Passage.outcome).in_(REPLACEABLE),
+            ),
         )
     )
     return True
@@ -84,29 +94,21 @@ def record_passages(session: Session, records: list[PassageRecord]) -> bool:
 
 
 def finish_trip(session: Session, *, trip_id: str, status: str, ended_at: datetime) -> bool:
-    """Close a trip; `current_step` keeps the last step so the path's end stays visible.
-
-    A passage still open (waiting, sending) gets its final outcome: a cancelled trip's
-    last row says `cancelled`, not `waiting` for ever.
+    """Close a running trip; `current_step` keeps the last step so the path's end stays
+    visible. The first close wins: a trip whose last step completed it just before a
+    cancel arrived stays completed (and one cancelled stays cancelled). A passage still
+    open at the end (waiting, sending) gets its final outcome: a cancelled trip's last
+    row says `cancelled`, not `waiting` for ever. False when the trip row is gone.
     """
     result = session.exec(
         update(Trip)
-        .where(col(Trip.id) == trip_id)
+        .where(col(Trip.id) == trip_id, col(Trip.status) == TripStatus.running)
         .values(status=status, ended_at=ended_at, waiting_until=None)
     )
-    _close_open_passages(session, trip_id, status)
-    return bool(result.rowcount)
-
-
-def _close_open_passages(session: Session, trip_id: str, status: str) -> None:
-    if status == TripStatus.completed:
-        return  # a completed trip's own code gave every passage its outcome
-    outcome = Outcome.cancelled if status == TripStatus.cancelled else Outcome.failed
-    session.exec(
-        update(Passage)
-        .where(col(Passage.trip_id) == trip_id, col(Passage.outcome).in_(OPEN_OUTCOMES))
-        .values(outcome=outcome, waiting_until=None, recorded_at=utcnow())
-    )
+    if result.rowcount:
+        _close_open_passage(session, trip_id, status)
+        return True
+    return _exists(session, trip_id)
 
 
 def close_if_running(session: Session, *, trip_id: str, status: str, ended_at: datetime) -> bool:
@@ -117,8 +119,31 @@ def close_if_running(session: Session, *, trip_id: str, status: str, ended_at: d
         .values(status=status, ended_at=ended_at, waiting_until=None)
     )
     if result.rowcount:
-        _close_open_passages(session, trip_id, status)
+        _close_open_passage(session, trip_id, status)
     return bool(result.rowcount)
+
+
+def _close_open_passage(session: Session, trip_id: str, status: str) -> None:
+    """The trip's current passage only: trips from before outcomes were made final left
+    `waiting` on waits they had long left, and those were passed, not cancelled."""
+    if status == TripStatus.completed:
+        return  # a completed trip's own code gave every passage its outcome
+    outcome = Outcome.cancelled if status == TripStatus.cancelled else Outcome.failed
+    current = select(Trip.current_seq).where(col(Trip.id) == trip_id).scalar_subquery()
+    session.exec(
+        update(Passage)
+        .where(
+            col(Passage.trip_id) == trip_id,
+            col(Passage.seq) == current,
+            col(Passage.outcome).in_(OPEN_OUTCOMES),
+        )
+        .values(outcome=outcome, waiting_until=None, recorded_at=utcnow())
+    )
+
+
+def is_running(session: Session, trip_id: str) -> bool:
+    found = session.exec(select(Trip.status).where(col(Trip.id) == trip_id)).first()
+    return found == TripStatus.running
 
 
 def _exists(session: Session, trip_id: str) -> bool:

@@ -2,8 +2,8 @@
 
 The counts come from our own tables (Temporal's visibility cannot group by step):
 "waiting at X" = running trips whose current step is X; "passed X" = distinct trips
-that reached X and are no longer there (moved on, or ended at X) without being
-cancelled there; "cancelled at X" = trips cancelled while at X.
+that reached X and moved on, or completed at X; "cancelled at X" = trips cancelled
+while X was their current step.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from domain.definition import JourneyDefinition
-from domain.statuses import Outcome, TripStatus
+from domain.statuses import TripStatus
 from store.errors import NotFound
 from store.models import Passage, Relation, Trip
+
+NOT_PASSED = (TripStatus.running, TripStatus.cancelled, TripStatus.failed)
 
 # --- admission's writes --------------------------------------------------------------------
 
@@ -147,14 +149,16 @@ def counts(session: Session, journey_id: int, definition: JourneyDefinition) -> 
         .group_by(col(Trip.current_step))
     ).all()
     waiting = {step: int(n) for step, n in waiting_rows if step is not None}
-    cancelled_here = col(Passage.outcome) == Outcome.cancelled
-    # Still there is "waiting", not "passed" (a trip may pass a step twice, e.g. a send
-    # window wait, so "there" means the trip's current passage).
-    still_here = and_(running, col(Trip.current_seq) == col(Passage.seq))
+    # Where a trip is (or ended) is its current passage: the one with its current_seq.
+    at_end = col(Trip.current_seq) == col(Passage.seq)
+    cancelled_here = at_end & (col(Trip.status) == TripStatus.cancelled)
+    # Passed: reached the step and left it, or completed there; not still there, and
+    # not stopped there (cancelled, or failed outside its own code).
+    passed_here = ~(at_end & col(Trip.status).in_(NOT_PASSED))
     passage_rows = session.exec(
         select(
             Passage.step_id,
-            func.count(func.distinct(Passage.trip_id)).filter(~cancelled_here & ~still_here),
+            func.count(func.distinct(Passage.trip_id)).filter(passed_here),
             func.count(func.distinct(Passage.trip_id)).filter(cancelled_here),
         )
         .join(Trip, col(Trip.id) == col(Passage.trip_id))

@@ -8,7 +8,8 @@ before a timer, so a step costs no Temporal round trip of its own just to be rec
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -101,25 +102,29 @@ class TripContext:
             )
         )
 
-    def take_writes(self) -> list[PassageWrite]:
-        """The queued writes, for an activity to do in its own transaction."""
+    @contextmanager
+    def carrying(self) -> Iterator[list[PassageWrite]]:
+        """The queued writes, for the activity run inside this block to do in its own
+        transaction. Unless the block ends normally (the activity reported success), they
+        are queued again, so the next activity (or the trip's end, after a cancel) writes
+        them: a write is only forgotten once an activity confirmed it."""
         writes, self._pending = self._pending, []
-        return writes
-
-    def give_back(self, writes: list[PassageWrite]) -> None:
-        """Writes an activity may not have done (it failed): they go with the next one."""
-        later = {w.passage.seq for w in self._pending}
-        self._pending = [w for w in writes if w.passage.seq not in later] + self._pending
+        try:
+            yield writes
+        except BaseException:
+            later = {w.passage.seq for w in self._pending}
+            self._pending = [w for w in writes if w.passage.seq not in later] + self._pending
+            raise
 
     async def flush(self) -> None:
         if self._pending:
-            writes = self.take_writes()
-            await self.activity(
-                RECORD_PASSAGES,
-                RecordPassagesInput(writes=writes),
-                summary=f"record {', '.join(w.passage.step_id for w in writes)}",
-                local=True,
-            )
+            with self.carrying() as writes:
+                await self.activity(
+                    RECORD_PASSAGES,
+                    RecordPassagesInput(writes=writes),
+                    summary=f"record {', '.join(w.passage.step_id for w in writes)}",
+                    local=True,
+                )
 
     # --- the Web UI -------------------------------------------------------------------
 
@@ -180,17 +185,22 @@ class TripContext:
 
     async def finish(self, status: TripStatus) -> None:
         if not self.closed:
-            await self.activity(
-                FINISH_TRIP,
-                FinishTripInput(
-                    trip_id=self.trip.trip_id,
-                    status=status,
-                    ended_at=workflow.now(),
-                    writes=self.take_writes(),
-                ),
-                summary=f"trip {status.value}",
-                local=True,
-            )
+            if status == TripStatus.cancelled and self._passage is not None:
+                # Where it was stopped; an activity of this passage that still completes
+                # (a mail that did go out) records its own final outcome over this one.
+                self.note(Outcome.cancelled)
+            with self.carrying() as writes:
+                await self.activity(
+                    FINISH_TRIP,
+                    FinishTripInput(
+                        trip_id=self.trip.trip_id,
+                        status=status,
+                        ended_at=workflow.now(),
+                        writes=writes,
+                    ),
+                    summary=f"trip {status.value}",
+                    local=True,
+                )
             self.closed = True
         workflow.set_current_details(
             f"**Trip {status.value}**\n\nPath: {' → '.join(self.path) or '(none)'}"

@@ -22,11 +22,12 @@ from temporalio.testing import ActivityEnvironment
 from activities.contracts import SendEmailInput, SendEmailResult, SendStatus
 from activities.mail.smtp import SmtpPool
 from activities.send import SendActivities
-from store import ledger
+from store import ledger, paths
 from store.db import session_scope
 from store.models import Send, Template, utcnow
 from tests.activities.conftest import MAIL_DOMAIN, make_sender
 from tests.activities.data import (
+    ENTERED,
     Seeded,
     add_template,
     erase_relation,
@@ -543,3 +544,40 @@ async def test_a_send_cancelled_while_the_ledger_write_waits_is_sent_by_the_retr
     assert result.status is SendStatus.sent
     assert len(handler.messages) == 1
     assert sends(any_engine, seeded.trip_id)[0].status == "sent"
+
+
+async def test_a_send_attempt_after_its_trip_was_cancelled_sends_nothing(
+    engine: Engine, pool: SmtpPool, smtp_sink: SmtpSink
+) -> None:
+    # Deactivated with mode=cancel while the attempt was queued: it begins too late.
+    seeded = _welcome(engine)
+    with session_scope(engine) as session:
+        paths.finish_trip(session, trip_id=seeded.trip_id, status="cancelled", ended_at=ENTERED)
+    result = await _send(make_sender(engine, pool), _input(seeded))
+    assert (result.status, result.detail) == (SendStatus.skipped, "the trip is no longer running")
+    assert smtp_sink.messages == []
+    assert ledger.get(engine, ledger.send_key(seeded.trip_id, "welcome")) is None
+
+
+async def test_a_claim_made_before_the_cancel_is_not_sent_after_it(
+    engine: Engine, pool: SmtpPool, smtp_sink: SmtpSink
+) -> None:
+    seeded = _welcome(engine)
+    key = ledger.send_key(seeded.trip_id, "welcome")
+    ledger.claim(
+        engine,
+        key=key,
+        trip_id=seeded.trip_id,
+        step_id="welcome",
+        relation_id=seeded.relation_id,
+        journey_id=seeded.journey_id,
+        template="welcome",
+        message_id=ledger.message_id_for(key, MAIL_DOMAIN),
+    )
+    with session_scope(engine) as session:
+        paths.finish_trip(session, trip_id=seeded.trip_id, status="cancelled", ended_at=ENTERED)
+    result = await _send(make_sender(engine, pool), _input(seeded))
+    assert result.status is SendStatus.skipped
+    assert smtp_sink.messages == []
+    entry = ledger.get(engine, key)
+    assert entry is not None and entry.status == SendStatus.skipped

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from temporalio.testing import ActivityEnvironment
 
-from activities.contracts import FinishTripInput, RecordStepInput, TripStatus
+from activities.contracts import (
+    FinishTripInput,
+    Outcome,
+    PassageKey,
+    PassageWrite,
+    RecordPassagesInput,
+    RecordStepInput,
+    TripStatus,
+)
 from activities.trip_log import TripLogActivities
 from tests.activities.data import ENTERED, passage, path, seed_trip, trip
 
@@ -130,3 +138,47 @@ def test_a_trip_that_no_longer_exists_is_not_an_error(engine: Engine) -> None:
         FinishTripInput(trip_id="trip:9:9:1", status=TripStatus.completed, ended_at=ENTERED),
     )
     assert path(engine, "trip:9:9:1") == []
+
+
+def test_a_late_open_outcome_never_undoes_a_final_one(any_engine: Engine) -> None:
+    # A retried send attempt begins by writing `sending`; the row already says `sent`.
+    seeded = seed_trip(any_engine, email="a@example.org")
+    log = TripLogActivities(any_engine)
+    env = ActivityEnvironment()
+    send = passage(seeded.trip_id, 1, "welcome", "send_email")
+    for outcome in (Outcome.sending, Outcome.sent, Outcome.sending):
+        env.run(log.record_passages, RecordPassagesInput(writes=[write(send, outcome)]))
+    assert [r.outcome for r in path(any_engine, seeded.trip_id)] == ["sent"]
+    # `waited` does give way: a send that waited for its window goes on sending.
+    window = passage(seeded.trip_id, 2, "later", "send_email")
+    for outcome in (Outcome.waiting, Outcome.waited, Outcome.sending):
+        env.run(log.record_passages, RecordPassagesInput(writes=[write(window, outcome)]))
+    assert [r.outcome for r in path(any_engine, seeded.trip_id)] == ["sent", "sending"]
+
+
+def test_a_cancel_closes_only_the_passage_the_trip_was_at(any_engine: Engine) -> None:
+    # Trips from before outcomes were final left `waiting` on waits they had left.
+    seeded = seed_trip(any_engine, email="a@example.org")
+    log = TripLogActivities(any_engine)
+    env = ActivityEnvironment()
+    left = passage(seeded.trip_id, 1, "first_wait", "wait")
+    here = passage(seeded.trip_id, 2, "second_wait", "wait")
+    env.run(
+        log.record_passages,
+        RecordPassagesInput(writes=[write(left, Outcome.waiting), write(here, Outcome.waiting)]),
+    )
+    env.run(
+        log.finish_trip,
+        FinishTripInput(trip_id=seeded.trip_id, status=TripStatus.cancelled, ended_at=WAKE),
+    )
+    assert [r.outcome for r in path(any_engine, seeded.trip_id)] == ["waiting", "cancelled"]
+    # The first close wins: a late "completed" does not turn it around.
+    env.run(
+        log.finish_trip,
+        FinishTripInput(trip_id=seeded.trip_id, status=TripStatus.completed, ended_at=WAKE),
+    )
+    assert trip(any_engine, seeded.trip_id).status == "cancelled"
+
+
+def write(key: PassageKey, outcome: Outcome) -> PassageWrite:
+    return PassageWrite(passage=key, outcome=outcome)

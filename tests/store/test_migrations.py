@@ -35,3 +35,55 @@ def test_an_erased_relations_id_is_never_given_to_someone_else(db_url: str) -> N
         session.flush()
         assert newcomer.id != erased_id
     engine.dispose()
+
+
+def test_the_passage_rename_keeps_every_row_both_ways(db_url: str) -> None:
+    """0002 renames trip_step to passage in place: rows (and the id sequence) survive a
+    downgrade and an upgrade again."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from store.migrate import alembic_config, upgrade
+
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO journey (name, status, definition, created_at, updated_at) "
+                "VALUES ('j', 'draft', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO trip (id, journey_id, journey_version, relation_id, number, "
+                "status, current_seq, started_at) VALUES ('trip:1:1:1', "
+                "(SELECT max(id) FROM journey), 1, 1, 1, 'running', 1, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO passage (trip_id, seq, step_id, step_type, entered_at, outcome, "
+                "detail, recorded_at) VALUES ('trip:1:1:1', 1, 'a', 'wait', "
+                "CURRENT_TIMESTAMP, 'waiting', '', CURRENT_TIMESTAMP)"
+            )
+        )
+    engine.dispose()
+    command.downgrade(alembic_config(db_url), "0001")
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM trip_step")).scalar() == 1
+    engine.dispose()
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT step_id FROM passage")).scalars().all() == ["a"]
+        connection.execute(
+            text(
+                "INSERT INTO passage (trip_id, seq, step_id, step_type, entered_at, outcome, "
+                "detail, recorded_at) VALUES ('trip:1:1:1', 2, 'b', 'exit', "
+                "CURRENT_TIMESTAMP, 'exited', '', CURRENT_TIMESTAMP)"
+            )
+        )
+        ids = connection.execute(text("SELECT id FROM passage ORDER BY seq")).scalars().all()
+    engine.dispose()
+    assert ids[1] > ids[0], "the id sequence did not survive the rename"

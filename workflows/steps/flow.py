@@ -15,19 +15,19 @@ from workflows.context import Handler, TripContext
 async def if_(ctx: TripContext, step: IfStep) -> str | None:
     # Checked on the relation's data as it is now, by a local activity that also writes
     # the queued passages and this one with the branch taken and why.
-    writes = ctx.take_writes()
-    checked: CheckConditionResult = await ctx.activity(
-        CHECK_CONDITION,
-        CheckConditionInput(
-            passage=ctx.passage,
-            relation_id=ctx.trip.relation_id,
-            condition=step.condition,
-            writes=writes,
-        ),
-        result_type=CheckConditionResult,
-        summary=f"check {step.label()}",
-        local=True,
-    )
+    with ctx.carrying() as writes:
+        checked: CheckConditionResult = await ctx.activity(
+            CHECK_CONDITION,
+            CheckConditionInput(
+                passage=ctx.passage,
+                relation_id=ctx.trip.relation_id,
+                condition=step.condition,
+                writes=writes,
+            ),
+            result_type=CheckConditionResult,
+            summary=f"check {step.label()}",
+            local=True,
+        )
     if not checked.relation_exists:
         return None
     way = "then" if checked.result else "else"

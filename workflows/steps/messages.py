@@ -22,26 +22,25 @@ async def send_email(ctx: TripContext, step: SendEmailStep) -> str | None:
         if opening > workflow.now():
             await ctx.wait(opening, f"wait for send window {window.describe()}", step.label())
     ends_trip = ctx.definition.follow(step, "next") is None
-    writes = ctx.take_writes()
     try:
-        result: SendEmailResult = await ctx.activity(
-            SEND_EMAIL,
-            SendEmailInput(
-                passage=ctx.passage,
-                relation_id=ctx.trip.relation_id,
-                journey_id=ctx.trip.journey_id,
-                template=step.template,
-                writes=writes,
-                ends_trip=ends_trip,
-            ),
-            result_type=SendEmailResult,
-            summary=f"send {step.template}",
-            preset=SENDING,
-        )
+        with ctx.carrying() as writes:
+            result: SendEmailResult = await ctx.activity(
+                SEND_EMAIL,
+                SendEmailInput(
+                    passage=ctx.passage,
+                    relation_id=ctx.trip.relation_id,
+                    journey_id=ctx.trip.journey_id,
+                    template=step.template,
+                    writes=writes,
+                    ends_trip=ends_trip,
+                ),
+                result_type=SendEmailResult,
+                summary=f"send {step.template}",
+                preset=SENDING,
+            )
     except ActivityError as error:
         if is_cancelled_exception(error):
             raise  # the trip is being cancelled, not the send failing
-        ctx.give_back(writes)
         cause = error.cause or error
         ctx.note(Outcome.failed, f"template `{step.template}`: gave up after retries: {cause}")
         return "next"
