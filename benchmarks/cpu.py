@@ -31,7 +31,7 @@ class Usage:
     others: float
 
 
-def _process_cpu(pid: int) -> float:
+def process_cpu(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -54,7 +54,7 @@ def sample(server_pid: int) -> Sample:
     own = os.times()
     return Sample(
         wall=time.monotonic(),
-        server=_process_cpu(server_pid),
+        server=process_cpu(server_pid),
         harness=own.user + own.system,
         machine=_machine_busy(),
     )

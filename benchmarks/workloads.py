@@ -144,9 +144,12 @@ def make_store(workdir: Path) -> Store:
     return Store(engine, url)
 
 
-def add_journey_and_relations(store: Store, tag: str, n: int) -> tuple[int, dict[int, str]]:
-    """An active one-email journey and n new relations (relation id -> address)."""
-    definition = JourneyDefinition.model_validate(ONE_EMAIL)
+def add_journey_and_relations(
+    store: Store, tag: str, n: int, spec: dict[str, Any] = ONE_EMAIL
+) -> tuple[int, dict[int, str]]:
+    """An active journey (`spec`, the one-email journey by default) and n new relations
+    (relation id -> address)."""
+    definition = JourneyDefinition.model_validate(spec)
     dumped = definition.model_dump(mode="json", by_alias=True)
     with session_scope(store.engine) as session:
         journey = Journey(
