@@ -15,7 +15,11 @@ from temporalio.common import SearchAttributeKey
 
 from domain.conditions import Condition
 from domain.definition import JourneyDefinition, parse_frozen
-from domain.statuses import Outcome, SendStatus, TripStatus
+
+# Re-exported: activity results and inputs speak in these statuses.
+from domain.statuses import Outcome as Outcome
+from domain.statuses import SendStatus as SendStatus
+from domain.statuses import TripStatus as TripStatus
 
 TASK_QUEUE = "reisplan-trips"
 
@@ -49,8 +53,6 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     key.name: {"keyword": "Keyword", "int": "Int"}[key.indexed_value_type.name.lower()]
     for key in TRIP_SEARCH_ATTRIBUTES
 }
-
-__all__ = ["Outcome", "SendStatus", "TripStatus"]
 
 
 class _Contract(BaseModel):

@@ -20,8 +20,6 @@ from domain.statuses import JourneyStatus, TripStatus
 from store.errors import Conflict, Invalid, NotFound, Problem
 from store.models import Group, Journey, JourneyVersion, Template, Trip, utcnow
 
-__all__ = ["JourneyStatus"]
-
 
 def _stored(definition: JourneyDefinition) -> dict[str, Any]:
     return definition.model_dump(mode="json", by_alias=True)
