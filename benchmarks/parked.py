@@ -68,7 +68,7 @@ TARGET_BYTES = 2 * 1024**3
 MILESTONES = (0.05, 0.10, 0.15, 0.20, 0.25, 0.50, 0.75, 1.00)
 SERIES_EVERY = 2.0
 POLL_EVERY = 0.25
-# Enrolment runs this far ahead of parking at most, so that every sample shows parked
+# Admission runs this far ahead of parking at most, so that every sample shows parked
 # trips rather than a queue of started ones (unbounded, 10,000 starts finish long before
 # a quarter of them has parked). Enough to keep the worker's 200 task slots busy.
 DEFAULT_BACKLOG = 500

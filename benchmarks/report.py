@@ -52,9 +52,9 @@ class Phase:
     seconds_to_last_mail: float
     trips_per_s: float  # trips / (last workflow closed - first start)
     mails_per_s: float  # mails / (last mail received - first start); baseline: no-op runs
-    p50_ms: float  # start (enrollment) -> mail received, within the burst
+    p50_ms: float  # start (admission) -> mail received, within the burst
     p95_ms: float
-    p50_done_ms: float  # start (enrollment) -> workflow closed, within the burst
+    p50_done_ms: float  # start (admission) -> workflow closed, within the burst
     p95_done_ms: float
     idle_p50_ms: float  # start -> mail for a single trip on an otherwise idle system
     idle_p95_ms: float
@@ -62,7 +62,7 @@ class Phase:
     doubles: int
     # Average CPU during the burst, % of one core (the machine has `nproc` cores).
     server_cpu: float  # the Temporal dev server
-    harness_cpu: float  # this process: worker, enrollment and SMTP sink
+    harness_cpu: float  # this process: worker, admission and SMTP sink
     others_cpu: float  # everything else on the machine: noise
 
     @classmethod

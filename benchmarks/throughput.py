@@ -5,7 +5,7 @@
 For each dev server set-up (SQLite with its default journal, then WAL with
 synchronous=normal as `reisplan dev` runs it) one run measures, in alternating order:
   baseline  N bare workflows that each run one no-op activity;
-  reisplan  N relations enrolled into a one-email journey: the real worker, a real
+  reisplan  N relations admitted into a one-email journey: the real worker, a real
             SMTP sink and a SQLite store.
 Read the ratio of the two: this machine's speed and much of its noise cancel out of it.
 After each burst a few single trips, one at a time, measure latency on an idle system.
