@@ -46,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
         WaitWindowStep,
     )
 
-StepVisit = PassageKey
 Step = StepBase
 
 
@@ -83,7 +82,7 @@ class LegacyTrip:
             while step_id is not None:
                 step = definition.step(step_id)
                 seq += 1
-                visit = StepVisit(
+                visit = PassageKey(
                     trip_id=trip.trip_id,
                     seq=seq,
                     step_id=step.id,
@@ -104,7 +103,7 @@ class LegacyTrip:
         return " > ".join(self._path)
 
     async def _visit(
-        self, trip: TripInput, definition: JourneyDefinition, step: Step, visit: StepVisit
+        self, trip: TripInput, definition: JourneyDefinition, step: Step, visit: PassageKey
     ) -> str | None:
         if isinstance(step, WaitStep):
             duration = step.parsed
@@ -151,7 +150,7 @@ class LegacyTrip:
             return None
         return next_step(definition, step)
 
-    async def _wait(self, visit: StepVisit, until: datetime, words: str, label: str) -> None:
+    async def _wait(self, visit: PassageKey, until: datetime, words: str, label: str) -> None:
         await self._record(visit, "waiting", words, waiting_until=until)
         self._details(visit, f"{words} (until {until:%Y-%m-%d %H:%M} UTC)")
         delay = until - workflow.now()
@@ -159,7 +158,7 @@ class LegacyTrip:
             await workflow.sleep(delay, summary=f"{label}: {words}")
 
     async def _send(
-        self, trip: TripInput, definition: JourneyDefinition, step: SendEmailStep, visit: StepVisit
+        self, trip: TripInput, definition: JourneyDefinition, step: SendEmailStep, visit: PassageKey
     ) -> bool:
         """Send inside the send window; False when the relation no longer exists."""
         window = definition.send_window
@@ -193,7 +192,7 @@ class LegacyTrip:
         return result.relation_exists
 
     async def _record(
-        self, visit: StepVisit, outcome: str, detail: str, waiting_until: datetime | None = None
+        self, visit: PassageKey, outcome: str, detail: str, waiting_until: datetime | None = None
     ) -> None:
         await workflow.execute_activity(
             RECORD_STEP,
@@ -217,7 +216,7 @@ class LegacyTrip:
             f"**Trip {status.value}**\n\nPath: {' → '.join(self._path) or '(none)'}"
         )
 
-    def _details(self, visit: StepVisit, words: str) -> None:
+    def _details(self, visit: PassageKey, words: str) -> None:
         workflow.set_current_details(
             f"**At step `{visit.step_id}`** ({visit.step_type}): {words}\n\n"
             f"Path: {' → '.join(self._path)}"
