@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from store.db import make_engine
-from tests.conftest import make_settings, running_worker
-from tests.support.databases import fresh_database
-from tests.support.smtp import SmtpSink
-from tests.support.temporal import start_time_skipping
+from tests.workflows.record_histories import trip_world
 from tests.workflows.support import add_journey, add_relation, add_template, start_trip
 
 TEN_STEPS: dict[str, Any] = {
@@ -49,27 +43,15 @@ TEN_STEPS: dict[str, Any] = {
 
 
 async def count_events() -> collections.Counter[str]:
-    with tempfile.TemporaryDirectory() as tmp, fresh_database("sqlite", Path(tmp)) as url:
-        sink = SmtpSink().start()
-        env = await start_time_skipping()
-        engine = make_engine(url)
-        try:
-            settings = make_settings(url, sink)
-            add_template(engine, "hello", "Hello", "<p>Hello {{ relation.first_name }}</p>")
-            journey = add_journey(engine, TEN_STEPS)
-            relation = add_relation(engine, email="ten@example.org", first_name="Tien")
-            async with running_worker(env.client, engine, settings):
-                handle = await start_trip(
-                    env.client, engine, settings.task_queue, journey, relation
-                )
-                await env.sleep(timedelta(days=2))
-                await handle.result()
-                history = await handle.fetch_history()
-            assert len(sink.messages) == 3, f"expected 3 mails, got {len(sink.messages)}"
-        finally:
-            engine.dispose()
-            await env.shutdown()
-            sink.stop()
+    async with trip_world() as (env, engine, settings, sink):
+        add_template(engine, "hello", "Hello", "<p>Hello {{ relation.first_name }}</p>")
+        journey = add_journey(engine, TEN_STEPS)
+        relation = add_relation(engine, email="ten@example.org", first_name="Tien")
+        handle = await start_trip(env.client, engine, settings.task_queue, journey, relation)
+        await env.sleep(timedelta(days=2))
+        await handle.result()
+        history = await handle.fetch_history()
+        assert len(sink.messages) == 3, f"expected 3 mails, got {len(sink.messages)}"
     return collections.Counter(
         str(event.WhichOneof("attributes")).removesuffix("_event_attributes")
         for event in history.events

@@ -46,6 +46,7 @@ from temporalio.client import Client
 
 from activities.admission import admit
 from benchmarks import cpu, workloads
+from benchmarks.cli import at_least, log
 from benchmarks.devserver import TUNED_PRAGMAS, DevServer, dev_server
 from benchmarks.report import NOISY_OTHERS_CPU, RESULTS, machine_info
 from benchmarks.sink import TimingSink
@@ -395,7 +396,7 @@ class Sampler:
         self.result.series.append(point)
         if label:
             self.result.samples.append(point)
-            _log(f"  {_describe(point)}")
+            log(f"  {_describe(point)}")
         self.last_point = time.monotonic()
         return point
 
@@ -468,7 +469,7 @@ async def measure(
         "others": round(max(0.0, used.others - worker_pct), 1),
     }
 
-    _log(f"all {n} trips parked (store); settling {result.settle_seconds:.0f} s")
+    log(f"all {n} trips parked (store); settling {result.settle_seconds:.0f} s")
     settle_until = time.monotonic() + result.settle_seconds
     while time.monotonic() < settle_until:
         await asyncio.sleep(min(SERIES_EVERY, max(0.0, settle_until - time.monotonic())))
@@ -477,7 +478,7 @@ async def measure(
     progress.parked = await asyncio.to_thread(count_parked, store.engine)
     sampler.take("settled")
 
-    _log(f"fetching {n} histories to check every timer started")
+    log(f"fetching {n} histories to check every timer started")
     started = await timers_started(client, trip_ids, result.in_flight, deadline)
     times = [at for at in started.values() if at is not None]
     result.not_parked = n - len(times)
@@ -528,7 +529,7 @@ async def main_async(args: argparse.Namespace) -> Result:
     with tempfile.TemporaryDirectory(prefix="reisplan-bench-parked-") as tmp:
         workdir = Path(tmp)
         async with dev_server(workdir, TUNED_PRAGMAS) as (server, client):
-            _log(f"dev server on {server.address} (pid {server.process.pid}): WAL file")
+            log(f"dev server on {server.address} (pid {server.process.pid}): WAL file")
             store = workloads.make_store(workdir)
             try:
                 journey_id, addresses = workloads.add_journey_and_relations(
@@ -552,7 +553,7 @@ async def main_async(args: argparse.Namespace) -> Result:
                     try:
                         await wait_worker_ready(worker)
                         result.pids = {"server": server.process.pid, "worker": worker.pid}
-                        _log(f"worker pid {worker.pid}; {result.worker_limits}")
+                        log(f"worker pid {worker.pid}; {result.worker_limits}")
                         await measure(
                             result,
                             client,
@@ -703,31 +704,17 @@ def write_results(result: Result, out: Path) -> str:
 # --- command line ---------------------------------------------------------------------------
 
 
-def _log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.parked",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--trips", type=_count(1), default=10_000, help="trips to park (10000)")
-    parser.add_argument("--in-flight", type=_count(1), default=16, help="admissions in flight")
+    parser.add_argument("--trips", type=at_least(1), default=10_000, help="trips to park (10000)")
+    parser.add_argument("--in-flight", type=at_least(1), default=16, help="admissions in flight")
     parser.add_argument(
         "--backlog",
-        type=_count(0),
+        type=at_least(0),
         default=DEFAULT_BACKLOG,
         help=f"most trips admitted but not yet parked ({DEFAULT_BACKLOG}; 0: no bound, "
         "admit as fast as the starts go)",
@@ -737,7 +724,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--max-cached-workflows",
-        type=_count(1),
+        type=at_least(1),
         default=None,
         help="the worker's workflow cache (default: worker/settings.py's)",
     )
@@ -757,10 +744,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = asyncio.run(main_async(args))
         print(write_results(result, args.out))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        _log("interrupted; worker, sink and dev server stopped")
+        log("interrupted; worker, sink and dev server stopped")
         code = 130
     except Exception:
-        _log("benchmark failed:\n" + traceback.format_exc())
+        log("benchmark failed:\n" + traceback.format_exc())
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()

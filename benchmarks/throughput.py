@@ -29,6 +29,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from benchmarks import cpu, workloads
+from benchmarks.cli import at_least, log
 from benchmarks.devserver import TUNED_PRAGMAS, dev_server
 from benchmarks.report import RESULTS, Phase, Run, machine_info, write_results
 from worker.settings import Settings
@@ -141,7 +142,7 @@ async def run_server(run: Run, server: str, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix=f"reisplan-bench-{server}-") as tmp:
         workdir = Path(tmp)
         async with dev_server(workdir, SERVERS[server]) as (process, client):
-            _log(f"[{server}] dev server on {process.address}: {' '.join(SERVERS[server]) or '-'}")
+            log(f"[{server}] dev server on {process.address}: {' '.join(SERVERS[server]) or '-'}")
             pid = process.process.pid
             store = workloads.make_store(workdir)
             settings = bench_settings(store.url, workdir)
@@ -181,7 +182,7 @@ async def run_server(run: Run, server: str, args: argparse.Namespace) -> None:
                                 pid,
                             )
                         run.phases.append(phase)
-                        _log(f"[{server}] round {round_no} {kind:8}: {phase.one_line()}")
+                        log(f"[{server}] round {round_no} {kind:8}: {phase.one_line()}")
             finally:
                 store.engine.dispose()
 
@@ -218,20 +219,6 @@ async def main_async(args: argparse.Namespace) -> Run:
     return run
 
 
-def _log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.throughput",
@@ -239,11 +226,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     number = parser.add_argument
-    number("--trips", type=_count(1), default=300, help="burst size per phase (300)")
-    number("--rounds", type=_count(1), default=2, help="alternating rounds per server (2)")
-    number("--in-flight", type=_count(1), default=16, help="starts in flight (16)")
-    number("--probes", type=_count(0), default=10, help="single trips after a burst (10)")
-    number("--warmup", type=_count(0), default=20, help="untimed workflows first (20)")
+    number("--trips", type=at_least(1), default=300, help="burst size per phase (300)")
+    number("--rounds", type=at_least(1), default=2, help="alternating rounds per server (2)")
+    number("--in-flight", type=at_least(1), default=16, help="starts in flight (16)")
+    number("--probes", type=at_least(0), default=10, help="single trips after a burst (10)")
+    number("--warmup", type=at_least(0), default=20, help="untimed workflows first (20)")
     parser.add_argument(
         "--servers",
         nargs="+",
@@ -277,10 +264,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         run = asyncio.run(main_async(args))
         print(write_results(run, args.out))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        _log("interrupted; dev servers stopped")
+        log("interrupted; dev servers stopped")
         code = 130
     except Exception:
-        _log("benchmark failed:\n" + traceback.format_exc())
+        log("benchmark failed:\n" + traceback.format_exc())
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()

@@ -58,6 +58,22 @@ def _input(seeded: Seeded, template: str = "welcome", step_id: str = "welcome") 
     )
 
 
+def _claim(engine: Engine, seeded: Seeded) -> str:
+    """Claim the welcome send as an earlier attempt would have; returns its ledger key."""
+    key = ledger.send_key(seeded.trip_id, "welcome")
+    ledger.claim(
+        engine,
+        key=key,
+        trip_id=seeded.trip_id,
+        step_id="welcome",
+        relation_id=seeded.relation_id,
+        journey_id=seeded.journey_id,
+        template="welcome",
+        message_id=ledger.message_id_for(key, MAIL_DOMAIN),
+    )
+    return key
+
+
 async def _send(sender: SendActivities, data: SendEmailInput) -> SendEmailResult:
     result: SendEmailResult = await ActivityEnvironment().run(sender.send_email, data)
     return result
@@ -184,17 +200,7 @@ async def test_a_claim_left_before_transmitting_is_sent_once(
     engine: Engine, pool: SmtpPool, smtp_sink: SmtpSink
 ) -> None:
     seeded = _welcome(engine)
-    key = ledger.send_key(seeded.trip_id, "welcome")
-    ledger.claim(
-        engine,
-        key=key,
-        trip_id=seeded.trip_id,
-        step_id="welcome",
-        relation_id=seeded.relation_id,
-        journey_id=seeded.journey_id,
-        template="welcome",
-        message_id=ledger.message_id_for(key, MAIL_DOMAIN),
-    )
+    _claim(engine, seeded)
     result = await _send(make_sender(engine, pool), _input(seeded))
     assert result.status is SendStatus.sent
     assert len(smtp_sink.messages) == 1
@@ -563,17 +569,7 @@ async def test_a_claim_made_before_the_cancel_is_not_sent_after_it(
     engine: Engine, pool: SmtpPool, smtp_sink: SmtpSink
 ) -> None:
     seeded = _welcome(engine)
-    key = ledger.send_key(seeded.trip_id, "welcome")
-    ledger.claim(
-        engine,
-        key=key,
-        trip_id=seeded.trip_id,
-        step_id="welcome",
-        relation_id=seeded.relation_id,
-        journey_id=seeded.journey_id,
-        template="welcome",
-        message_id=ledger.message_id_for(key, MAIL_DOMAIN),
-    )
+    key = _claim(engine, seeded)
     with session_scope(engine) as session:
         paths.finish_trip(session, trip_id=seeded.trip_id, status="cancelled", ended_at=ENTERED)
     result = await _send(make_sender(engine, pool), _input(seeded))

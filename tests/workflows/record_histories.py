@@ -16,7 +16,8 @@ import argparse
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,27 +173,35 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+@asynccontextmanager
+async def trip_world() -> AsyncIterator[tuple[WorkflowEnvironment, Engine, Settings, SmtpSink]]:
+    """A time-skipping server, a throwaway SQLite store, a real SMTP sink and the real
+    worker, all gone afterwards (also used by benchmarks/history.py)."""
+    with tempfile.TemporaryDirectory() as tmp, fresh_database("sqlite", Path(tmp)) as url:
+        sink = SmtpSink().start()
+        env = await start_time_skipping()
+        engine = make_engine(url)
+        settings = make_settings(url, sink)
+        try:
+            async with running_worker(env.client, engine, settings):
+                yield env, engine, settings, sink
+        finally:
+            engine.dispose()
+            await env.shutdown()
+            sink.stop()
+
+
 async def record(prefix: str) -> list[Path]:
     written: list[Path] = []
     HISTORIES.mkdir(exist_ok=True)
     for name, scenario in SCENARIOS.items():
-        with tempfile.TemporaryDirectory() as tmp, fresh_database("sqlite", Path(tmp)) as url:
-            sink = SmtpSink().start()
-            env = await start_time_skipping()
-            engine = make_engine(url)
-            settings = make_settings(url, sink)
-            try:
-                async with running_worker(env.client, engine, settings):
-                    handles = await scenario(env, engine, settings, sink)
-                    for number, handle in enumerate(handles, start=1):
-                        history = await handle.fetch_history()
-                        path = HISTORIES / f"{prefix}-{name}-{number}.json"
-                        path.write_text(history.to_json())
-                        written.append(path)
-            finally:
-                engine.dispose()
-                await env.shutdown()
-                sink.stop()
+        async with trip_world() as (env, engine, settings, sink):
+            handles = await scenario(env, engine, settings, sink)
+            for number, handle in enumerate(handles, start=1):
+                history = await handle.fetch_history()
+                path = HISTORIES / f"{prefix}-{name}-{number}.json"
+                path.write_text(history.to_json())
+                written.append(path)
     return written
 
 

@@ -10,7 +10,6 @@ recorded with today's code replays with today's code.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,7 @@ from temporalio.worker import Replayer
 
 from tests.conftest import running_worker
 from tests.support.smtp import SmtpSink
-from tests.workflows.record_histories import EVERY_STEP_TYPE, HISTORIES
-from tests.workflows.support import (
-    add_journey,
-    add_relation,
-    add_template,
-    start_trip,
-    update_relation,
-)
+from tests.workflows.record_histories import HISTORIES, every_step_type
 from worker.settings import Settings
 from workflows.trip import TripWorkflow
 
@@ -58,19 +50,8 @@ async def test_committed_history_replays(path: Path) -> None:
 async def test_todays_trips_replay(
     time_env: WorkflowEnvironment, engine: Engine, settings: Settings, smtp_sink: SmtpSink
 ) -> None:
-    add_template(engine, "hello", "Hello", "<p>Hello</p>")
-    journey = add_journey(engine, EVERY_STEP_TYPE)
-    member = add_relation(engine, email="member@example.org")
-    other = add_relation(engine, email="other@example.org")
     async with running_worker(time_env.client, engine, settings):
-        handles = [
-            await start_trip(time_env.client, engine, settings.task_queue, journey, member),
-            await start_trip(time_env.client, engine, settings.task_queue, journey, other),
-        ]
-        await time_env.sleep(timedelta(hours=1))
-        update_relation(engine, member, custom={"member_since": "2026-01-01"})
-        for handle in handles:
-            await handle.result()
+        handles = await every_step_type(time_env, engine, settings, smtp_sink)
         histories = [await handle.fetch_history() for handle in handles]
 
     for history in histories:
