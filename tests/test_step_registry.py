@@ -48,4 +48,8 @@ def test_every_step_type_declares_its_ways_out_words_and_example(
     assert type(step) is step_type, "the example parses as another type"
     assert tuple(step.ways_out()) == step_type.WAYS
     assert step.describe().strip(), "an empty description says nothing in the Web UI"
-    assert step.references() is not None
+    # What it refers to is named by a field it really has (activation blames that field).
+    needed = step.references()
+    for kind, keys in (("template", needed.templates), ("group", needed.groups)):
+        if keys:
+            assert needed.field_of(kind) in step_type.EXAMPLE, (kind, needed.field_of(kind))
