@@ -23,13 +23,19 @@ from tests.conftest import running_worker
 from tests.support.smtp import SmtpSink
 from tests.workflows.record_histories import HISTORIES, every_step_type
 from worker.settings import Settings
+from worker.worker import WORKFLOW_RUNNER
 from workflows.trip import TripWorkflow
 
 COMMITTED = sorted(HISTORIES.glob("*.json"))
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=[TripWorkflow], data_converter=pydantic_data_converter)
+    # The worker's own runner: replay as production runs the code.
+    return Replayer(
+        workflows=[TripWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
 
 
 def test_histories_are_committed() -> None:
