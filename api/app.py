@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from temporalio.client import Client
 
-from api import errors
+from api import errors, limits
 from api.routers import groups, health, journeys, mail, relations, templates, trips
+from api.security import check_scopes
 
 TAGS = [
     {"name": "relations", "description": "People in the CRM; deleting one erases the person."},
@@ -26,8 +29,16 @@ TAGS = [
 
 
 def create_app(
-    *, engine: Engine, temporal: Client, task_queue: str, mail_sink_dir: Path | None = None
+    *,
+    engine: Engine,
+    temporal: Client,
+    task_queue: str,
+    allowed_hosts: Sequence[str],
+    mail_sink_dir: Path | None = None,
+    max_body_bytes: int = limits.DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
+    """`allowed_hosts`: the Host header values served (a DNS-rebinding page sends its own
+    name, and is refused); `mail_sink_dir` only under `reisplan dev`."""
     app = FastAPI(
         title="reisplan",
         summary="Marketing-automation journeys, one durable Temporal workflow per trip.",
@@ -41,5 +52,10 @@ def create_app(
     errors.install(app)
     for module in (relations, groups, templates, journeys, trips, health):
         app.include_router(module.router)
-    app.include_router(mail.router, include_in_schema=mail_sink_dir is not None)
+    if mail_sink_dir is not None:
+        app.include_router(mail.router)
+    check_scopes(app)
+    # Outermost first: a foreign Host is refused before anything reads the body.
+    app.add_middleware(limits.BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     return app

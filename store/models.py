@@ -150,3 +150,19 @@ class Send(SQLModel, table=True):
     attempts: int = 0
     created_at: datetime = _ts(nullable=False, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its SHA-256 is kept, the key itself is shown once at creation."""
+
+    __tablename__ = "api_key"
+    __table_args__ = _NEVER_REUSE_IDS
+    id: int | None = Field(default=None, primary_key=True)
+    # The public part of the key (`rp_<prefix>_...`): finds the row without a scan and
+    # names the key in `reisplan keys list` and logs without revealing it.
+    prefix: str = Field(unique=True, index=True, max_length=16)
+    digest: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    scopes: str = Field(max_length=200)  # comma-separated store.keys.Scope values
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    revoked_at: datetime | None = _ts(nullable=True)

@@ -6,6 +6,7 @@
     reisplan api                       serve the HTTP API (OpenAPI at /docs)
     reisplan mail-sink                 a local SMTP server that keeps mail in a Maildir
     reisplan journey validate FILE     check a journey definition (YAML or JSON)
+    reisplan keys create --scope S     create an API key (also: keys list, keys revoke P)
 
 Configuration comes from REISPLAN_* environment variables (or a .env file); see
 worker/settings.py.
@@ -77,6 +78,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if args.workers is not None:
         settings = settings.model_copy(update={"dev_workers": args.workers})
     return dev.run(settings)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from worker import keys_cli
+
+    return keys_cli.run(args, _settings())
 
 
 def cmd_journey_validate(args: argparse.Namespace) -> int:
@@ -170,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("file", type=Path)
     validate.set_defaults(handler=cmd_journey_validate)
+
+    from worker import keys_cli
+
+    keys_cli.add_commands(commands)
+    commands.choices["keys"].set_defaults(handler=cmd_keys)
     return parser
 
 
@@ -184,7 +196,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except StartupError as error:
-        name = " ".join(filter(None, [args.command, getattr(args, "journey_command", None)]))
+        sub = getattr(args, "journey_command", None) or getattr(args, "keys_command", None)
+        name = " ".join(filter(None, [args.command, sub]))
         print(f"reisplan {name}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

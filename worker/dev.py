@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from sqlmodel import Session
+
 from activities.contracts import SEARCH_ATTRIBUTES
+from api.security import API_KEY_HEADER
+from store import keys
+from store.db import make_engine
+from store.keys import Scope
 from worker.settings import Settings
 from worker.startup import StartupError, display_url, migrate
 
@@ -34,6 +40,7 @@ STOP_GRACE = (15.0, 5.0, 5.0)
 _COLOURS = ("36", "33", "35", "32", "34")
 # The dev mail sink listens here whatever REISPLAN_SMTP_HOST says: dev mail stays local.
 DEV_SMTP_HOST = "127.0.0.1"
+DEV_KEY_FILE = "dev-api-key"
 
 
 @dataclass
@@ -130,7 +137,11 @@ class DevPlan:
         )
         return env
 
-    def banner(self) -> str:
+    @property
+    def key_file(self) -> Path:
+        return self.settings.data_dir / DEV_KEY_FILE
+
+    def banner(self, key: str) -> str:
         s = self.settings
         api = f"http://{_browsable(s.api_host)}:{s.api_port}"
         ui = f"http://{_browsable(self.temporal_host)}:{s.temporal_ui_port}"
@@ -138,7 +149,10 @@ class DevPlan:
             [
                 "",
                 "reisplan is running. Ctrl-C stops everything.",
-                f"  API docs        {api}/docs",
+                f"  API docs        {api}/docs  (Authorize with the key below)",
+                f"  API key         {key}",
+                f"                  admin scope, send it as {API_KEY_HEADER}; kept in "
+                f"{self.key_file}",
                 f"  Received mail   {api}/dev/mail  (SMTP sink on {DEV_SMTP_HOST}:{s.smtp_port})",
                 f"  Temporal Web UI {ui}",
                 f"  Temporal        {s.temporal_address} (namespace {s.temporal_namespace})",
@@ -182,11 +196,33 @@ def ports_in_use(ports: dict[str, tuple[str, int]]) -> list[str]:
     return taken
 
 
-def prepare(plan: DevPlan) -> None:
-    """Create the data dir and bring the database to the current schema."""
+def prepare(plan: DevPlan) -> str:
+    """Create the data dir, bring the database to the current schema and return the
+    local API key."""
     plan.settings.data_dir.mkdir(parents=True, exist_ok=True)
     plan.mail_dir.mkdir(parents=True, exist_ok=True)
     migrate(plan.settings.database_url)
+    return dev_key(plan)
+
+
+def dev_key(plan: DevPlan) -> str:
+    """The admin key of this data dir: made on the first start and kept in a file only
+    its owner can read, so every later start prints the same key. A key revoked with
+    `reisplan keys revoke` is replaced by a new one."""
+    engine = make_engine(plan.settings.database_url)
+    try:
+        with Session(engine) as session:
+            if plan.key_file.exists():
+                kept = plan.key_file.read_text(encoding="utf-8").strip()
+                if keys.authenticate(session, kept) is not None:
+                    return kept
+            created = keys.create(session, name="reisplan dev", scopes=[Scope.admin]).key
+    finally:
+        engine.dispose()
+    plan.key_file.touch(mode=0o600)
+    plan.key_file.chmod(0o600)
+    plan.key_file.write_text(created + "\n", encoding="utf-8")
+    return created
 
 
 def _die_with_parent() -> None:
@@ -214,8 +250,9 @@ _PRCTL = _load_prctl()
 
 
 class Supervisor:
-    def __init__(self, plan: DevPlan, out: TextIO) -> None:
+    def __init__(self, plan: DevPlan, out: TextIO, key: str) -> None:
         self.plan = plan
+        self.key = key
         self.out = out
         self.children: list[Child] = []
         self.stop_requested = asyncio.Event()
@@ -318,7 +355,7 @@ class Supervisor:
         await self.start("api", [*cli, "api"])
         await self._wait_for_port("SMTP sink", DEV_SMTP_HOST, s.smtp_port)
         await self._wait_for_port("API", _browsable(s.api_host), s.api_port)
-        self.say(plan.banner())
+        self.say(plan.banner(self.key))
 
         stop = asyncio.ensure_future(self.stop_requested.wait())
         await asyncio.wait(
@@ -385,5 +422,5 @@ def run(settings: Settings, out: TextIO = sys.stdout) -> int:
             "Stop it, or choose other ports (REISPLAN_API_PORT, REISPLAN_TEMPORAL_ADDRESS, "
             "REISPLAN_TEMPORAL_UI_PORT, REISPLAN_SMTP_PORT)."
         )
-    prepare(plan)
-    return asyncio.run(Supervisor(plan, out).run())
+    key = prepare(plan)
+    return asyncio.run(Supervisor(plan, out, key).run())

@@ -32,7 +32,9 @@ async def run(settings: Settings) -> int:
             engine=engine,
             temporal=client,
             task_queue=settings.task_queue,
+            allowed_hosts=settings.allowed_hosts,
             mail_sink_dir=settings.mail_sink_dir,
+            max_body_bytes=settings.max_body_bytes,
         )
         server = uvicorn.Server(server_config(app, settings.api_host, settings.api_port))
         await server.serve()

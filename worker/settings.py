@@ -27,6 +27,14 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    allowed_hosts: list[str] = Field(
+        default=["127.0.0.1", "localhost"],
+        description="Host header values the API serves (JSON list; `*.example.org` for "
+        "subdomains, `*` for any); others get 400, which stops DNS rebinding",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Larger request bodies get 413"
+    )
     temporal_ui_port: int = 8233
 
     smtp_host: str = "127.0.0.1"

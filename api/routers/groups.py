@@ -6,7 +6,9 @@ from sqlmodel import Session
 from api.deps import IdPath, Limit, Offset, SessionDep
 from api.schemas.groups import GroupCreate, GroupPublic, GroupsPublic
 from api.schemas.relations import RelationPublic, RelationsPublic
+from api.security import allow
 from store import groups
+from store.keys import Scope
 from store.models import Group
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -22,24 +24,27 @@ def _public(session: Session, group: Group) -> GroupPublic:
     )
 
 
-@router.post("", status_code=201, response_model=GroupPublic)
+@router.post("", dependencies=[allow(Scope.operator)], status_code=201, response_model=GroupPublic)
 def create_group(body: GroupCreate, session: SessionDep) -> GroupPublic:
     return _public(session, groups.create(session, body.key, body.name))
 
 
-@router.get("", response_model=GroupsPublic)
+@router.get("", dependencies=[allow(Scope.operator, Scope.support)], response_model=GroupsPublic)
 def list_groups(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> GroupsPublic:
     rows, count = groups.list_page(session, limit=limit, offset=offset)
     return GroupsPublic(data=[_public(session, g) for g in rows], count=count)
 
 
-@router.get("/{key}", response_model=GroupPublic)
+@router.get(
+    "/{key}", dependencies=[allow(Scope.operator, Scope.support)], response_model=GroupPublic
+)
 def read_group(key: str, session: SessionDep) -> GroupPublic:
     return _public(session, groups.get(session, key))
 
 
 @router.delete(
     "/{key}",
+    dependencies=[allow(Scope.operator)],
     status_code=204,
     response_class=Response,
     description="409 while a journey's condition may still check the group: it is "
@@ -51,6 +56,7 @@ def delete_group(key: str, session: SessionDep) -> None:
 
 @router.put(
     "/{key}/members/{relation_id}",
+    dependencies=[allow(Scope.operator, Scope.app)],
     status_code=204,
     response_class=Response,
     summary="Add a relation to the group (idempotent)",
@@ -61,6 +67,7 @@ def add_member(key: str, relation_id: IdPath, session: SessionDep) -> None:
 
 @router.delete(
     "/{key}/members/{relation_id}",
+    dependencies=[allow(Scope.operator, Scope.app)],
     status_code=204,
     response_class=Response,
     summary="Remove a relation from the group",
@@ -69,7 +76,7 @@ def remove_member(key: str, relation_id: IdPath, session: SessionDep) -> None:
     groups.remove_member(session, key, relation_id)
 
 
-@router.get("/{key}/members", response_model=RelationsPublic)
+@router.get("/{key}/members", dependencies=[allow(Scope.support)], response_model=RelationsPublic)
 def list_members(
     key: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> RelationsPublic:

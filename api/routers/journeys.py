@@ -27,9 +27,11 @@ from api.schemas.journeys import (
     WaitingRelations,
 )
 from api.schemas.trips import TripSummary
+from api.security import allow
 from domain.statuses import JourneyStatus
 from store import journeys, trips
 from store.errors import Conflict, NotFound
+from store.keys import Scope
 from store.models import Journey
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
@@ -37,6 +39,7 @@ router = APIRouter(prefix="/journeys", tags=["journeys"])
 
 @router.post(
     "",
+    dependencies=[allow(Scope.operator)],
     status_code=201,
     response_model=JourneyPublic,
     description="Create a draft. Schema and graph errors (unknown targets, loops, "
@@ -46,7 +49,7 @@ def create_journey(body: JourneyCreate, session: SessionDep) -> JourneyPublic:
     return JourneyPublic.model_validate(journeys.create(session, body.definition))
 
 
-@router.get("", response_model=JourneysPublic)
+@router.get("", dependencies=[allow(Scope.operator, Scope.support)], response_model=JourneysPublic)
 def list_journeys(
     session: SessionDep,
     status: Annotated[JourneyStatus | None, Query()] = None,
@@ -57,13 +60,18 @@ def list_journeys(
     return JourneysPublic(data=[JourneyPublic.model_validate(j) for j in rows], count=count)
 
 
-@router.get("/{journey_id}", response_model=JourneyPublic)
+@router.get(
+    "/{journey_id}",
+    dependencies=[allow(Scope.operator, Scope.support)],
+    response_model=JourneyPublic,
+)
 def read_journey(journey_id: IdPath, session: SessionDep) -> JourneyPublic:
     return JourneyPublic.model_validate(journeys.get(session, journey_id))
 
 
 @router.put(
     "/{journey_id}",
+    dependencies=[allow(Scope.operator)],
     response_model=JourneyPublic,
     description="Replace the draft. 409 while active: deactivate first.",
 )
@@ -73,6 +81,7 @@ def edit_journey(journey_id: IdPath, body: JourneyUpdate, session: SessionDep) -
 
 @router.delete(
     "/{journey_id}",
+    dependencies=[allow(Scope.operator)],
     status_code=204,
     response_class=Response,
     description="Only for journeys that never ran (409 otherwise): trip history is kept.",
@@ -83,6 +92,7 @@ def delete_journey(journey_id: IdPath, session: SessionDep) -> None:
 
 @router.post(
     "/{journey_id}/activate",
+    dependencies=[allow(Scope.operator)],
     response_model=JourneyPublic,
     description="Check the templates and groups the draft refers to, freeze it as a new "
     "version (or reuse the latest if unchanged) and admit relations. 409 if active.",
@@ -93,6 +103,7 @@ def activate_journey(journey_id: IdPath, session: SessionDep) -> JourneyPublic:
 
 @router.post(
     "/{journey_id}/deactivate",
+    dependencies=[allow(Scope.operator)],
     response_model=DeactivationPublic,
     description="Stop admitting relations. `drain` lets running trips finish; `cancel` "
     "cancels them with one Temporal batch operation (also allowed on an inactive journey, "
@@ -135,19 +146,28 @@ def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, in
         return journey, trips.running_count(session, journey_id)
 
 
-@router.get("/{journey_id}/versions", response_model=VersionsPublic)
+@router.get(
+    "/{journey_id}/versions",
+    dependencies=[allow(Scope.operator, Scope.support)],
+    response_model=VersionsPublic,
+)
 def list_versions(journey_id: IdPath, session: SessionDep) -> VersionsPublic:
     rows = journeys.versions(session, journey_id)
     return VersionsPublic(data=[VersionPublic.model_validate(v) for v in rows], count=len(rows))
 
 
-@router.get("/{journey_id}/versions/{version}", response_model=VersionPublic)
+@router.get(
+    "/{journey_id}/versions/{version}",
+    dependencies=[allow(Scope.operator, Scope.support)],
+    response_model=VersionPublic,
+)
 def read_version(journey_id: IdPath, version: IdPath, session: SessionDep) -> VersionPublic:
     return VersionPublic.model_validate(journeys.version(session, journey_id, version))
 
 
 @router.get(
     "/{journey_id}/stats",
+    dependencies=[allow(Scope.operator, Scope.support)],
     response_model=JourneyStats,
     description="Per step of the active (else latest) version: how many relations wait "
     "there now and how many trips passed it; plus trip totals.",
@@ -175,6 +195,7 @@ def journey_stats(journey_id: IdPath, session: SessionDep) -> JourneyStats:
 
 @router.get(
     "/{journey_id}/steps/{step_id}/relations",
+    dependencies=[allow(Scope.support)],
     response_model=WaitingRelations,
     description="The relations waiting at this step now, longest waiting first, with "
     "their name and email so support staff know who they are.",
@@ -207,6 +228,7 @@ def waiting_relations(
 
 @router.post(
     "/{journey_id}/enrollments",
+    dependencies=[allow(Scope.app, Scope.operator)],
     status_code=201,
     response_model=TripSummary,
     tags=["trips"],

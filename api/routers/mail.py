@@ -14,13 +14,16 @@ from fastapi import APIRouter
 
 from api.deps import Limit, MailSinkDirDep
 from api.schemas.mail import MailMessage, MailPublic
+from api.security import allow
 from store.errors import NotFound
+from store.keys import Scope
 
 router = APIRouter(prefix="/dev", tags=["dev"])
 
 
 @router.get(
     "/mail",
+    dependencies=[allow(Scope.app, Scope.operator, Scope.support)],
     response_model=MailPublic,
     response_model_by_alias=True,
     description="Messages the dev mail sink received, newest first. 404 unless the API "

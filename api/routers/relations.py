@@ -7,19 +7,21 @@ from fastapi import APIRouter, Query, Response
 from api.deps import IdPath, Limit, Offset, SessionDep
 from api.schemas.relations import RelationCreate, RelationPublic, RelationsPublic, RelationUpdate
 from api.schemas.trips import TripsPublic, TripSummary
+from api.security import allow
 from store import relations, trips
 from store.errors import NotFound
+from store.keys import Scope
 
 router = APIRouter(prefix="/relations", tags=["relations"])
 
 
-@router.post("", status_code=201, response_model=RelationPublic)
+@router.post("", dependencies=[allow(Scope.app)], status_code=201, response_model=RelationPublic)
 def create_relation(body: RelationCreate, session: SessionDep) -> RelationPublic:
     relation = relations.create(session, body.model_dump())
     return RelationPublic.model_validate(relation)
 
 
-@router.get("", response_model=RelationsPublic)
+@router.get("", dependencies=[allow(Scope.support)], response_model=RelationsPublic)
 def list_relations(
     session: SessionDep,
     email: Annotated[str | None, Query(description="Only relations with this address")] = None,
@@ -30,12 +32,12 @@ def list_relations(
     return RelationsPublic(data=[RelationPublic.model_validate(r) for r in rows], count=count)
 
 
-@router.get("/{relation_id}", response_model=RelationPublic)
+@router.get("/{relation_id}", dependencies=[allow(Scope.support)], response_model=RelationPublic)
 def read_relation(relation_id: IdPath, session: SessionDep) -> RelationPublic:
     return RelationPublic.model_validate(relations.get(session, relation_id))
 
 
-@router.patch("/{relation_id}", response_model=RelationPublic)
+@router.patch("/{relation_id}", dependencies=[allow(Scope.app)], response_model=RelationPublic)
 def update_relation(
     relation_id: IdPath, body: RelationUpdate, session: SessionDep
 ) -> RelationPublic:
@@ -45,6 +47,7 @@ def update_relation(
 
 @router.delete(
     "/{relation_id}",
+    dependencies=[allow(Scope.admin)],
     status_code=204,
     response_class=Response,
     summary="Erase a relation",
@@ -57,6 +60,7 @@ def erase_relation(relation_id: IdPath, session: SessionDep) -> None:
 
 @router.get(
     "/{relation_id}/trips",
+    dependencies=[allow(Scope.support)],
     response_model=TripsPublic,
     description="Every trip of this relation, newest first; also after the relation was erased.",
 )

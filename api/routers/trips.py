@@ -4,13 +4,16 @@ from fastapi import APIRouter
 
 from api.deps import SessionDep
 from api.schemas.trips import Passage, TripPublic, TripSummary
+from api.security import allow
 from store import trips
+from store.keys import Scope
 
 router = APIRouter(prefix="/trips", tags=["trips"])
 
 
 @router.get(
     "/{trip_id}",
+    dependencies=[allow(Scope.support)],
     response_model=TripPublic,
     description="The trip and its path: every step it passed, when it arrived and left, "
     "the outcome and why (e.g. the branch an `if` took).",

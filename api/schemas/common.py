@@ -79,3 +79,9 @@ def _nul_in(value: Any, path: list[str]) -> list[str] | None:
 
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorDetail(BaseModel):
+    """The body of a 401, 403, 404, 409 or 413: what went wrong, in a sentence."""
+
+    detail: str

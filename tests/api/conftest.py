@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.app import create_app
 from store.db import make_engine
+from tests.api.support import keyed_client, make_app, new_key
 from tests.conftest import make_settings, running_worker
 from tests.support.smtp import SmtpSink
 
@@ -43,14 +43,14 @@ def mail_sink_dir() -> Path | None:
 async def api(
     api_engine: Engine, dev_env: WorkflowEnvironment, task_queue: str, mail_sink_dir: Path | None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
+    """The API as an admin key sees it: tests of what a scope may do make their own keys."""
+    app = make_app(
         engine=api_engine,
         temporal=dev_env.client,
         task_queue=task_queue,
         mail_sink_dir=mail_sink_dir,
     )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://reisplan.test") as client:
+    async with keyed_client(app, new_key(api_engine)) as client:
         yield client
 
 

@@ -9,12 +9,41 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from api.app import create_app
+from api.security import API_KEY_HEADER
+from store import keys
+from store.keys import Scope
 
 T = TypeVar("T")
 
 # For tests of pure request validation or app wiring: the database plays no part, so
 # running them on PostgreSQL as well would only cost time.
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+# The Host the test clients send; the app is told to serve it (and nothing else).
+TEST_HOST = "reisplan.test"
+
+
+def make_app(**parts: Any) -> FastAPI:
+    parts.setdefault("allowed_hosts", [TEST_HOST])
+    return create_app(**parts)
+
+
+def new_key(engine: Engine, *scopes: Scope, name: str = "test") -> str:
+    with Session(engine) as session:
+        return keys.create(session, name=name, scopes=scopes or (Scope.admin,)).key
+
+
+def keyed_client(app: FastAPI, key: str | None) -> httpx.AsyncClient:
+    """A client of the app as a caller with this key would be (no key: anonymous)."""
+    headers = {API_KEY_HEADER: key} if key else {}
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url=f"http://{TEST_HOST}", headers=headers)
+
 
 SEND_ONLY: dict[str, Any] = {
     "name": "Welcome",

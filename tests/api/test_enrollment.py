@@ -25,12 +25,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from tests.api.support import (
     active_journey,
     definition,
     enroll,
     eventually,
+    keyed_client,
+    make_app,
+    new_key,
     ok,
     parked,
     relation,
@@ -74,9 +76,8 @@ async def test_a_failed_start_leaves_no_trip(
         namespace="no-such-namespace",
         data_converter=pydantic_data_converter,
     )
-    app = create_app(engine=api_engine, temporal=elsewhere, task_queue=task_queue)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://reisplan.test") as broken:
+    app = make_app(engine=api_engine, temporal=elsewhere, task_queue=task_queue)
+    async with keyed_client(app, new_key(api_engine)) as broken:
         response = await broken.post(
             f"/journeys/{journey['id']}/enrollments", json={"relation_id": anna["id"]}
         )
@@ -132,9 +133,8 @@ async def _api_through(
         data_converter=pydantic_data_converter,
         interceptors=[plan],
     )
-    app = create_app(engine=engine, temporal=client, task_queue=task_queue)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://reisplan.test") as api:
+    app = make_app(engine=engine, temporal=client, task_queue=task_queue)
+    async with keyed_client(app, new_key(engine)) as api:
         yield api
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from api.security import API_KEY_HEADER
 from tests.support.smtp import free_port
 from tests.worker.cli_support import cli, cli_env, port_open
 
@@ -122,6 +123,20 @@ def assert_all_stopped(run: DevRun, workers: tuple[str, ...] = ("worker",)) -> N
             os.kill(pid, 0)  # the child is gone (and reaped: no zombie either)
 
 
+async def banner_key(run: DevRun) -> str:
+    """The API key `reisplan dev` prints, read as a new user reads it off the banner."""
+
+    async def printed() -> str | None:
+        found = re.search(r"API key\s+(rp_\S+)", run.output())
+        return found.group(1) if found else None
+
+    return await eventually(printed, 30, "the API key in the banner")
+
+
+def keyed(run: DevRun, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=run.api, timeout=10, headers={API_KEY_HEADER: key})
+
+
 async def post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
     response = await http.post(path, json=body)
     assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
@@ -133,8 +148,16 @@ async def test_dev_runs_a_journey_end_to_end_and_stops_cleanly(
     start_dev: Callable[..., DevRun], dev_ports: dict[str, int]
 ) -> None:
     run = start_dev()
-    async with httpx.AsyncClient(base_url=run.api, timeout=10) as http:
-        await wait_until_healthy(run, http)
+    async with httpx.AsyncClient(base_url=run.api, timeout=10) as anonymous:
+        await wait_until_healthy(run, anonymous)
+        refused = await anonymous.get("/relations")
+        assert refused.status_code == 401, refused.text
+        assert "X-API-Key" in refused.json()["detail"]
+        assert (await anonymous.get("/dev/mail")).status_code == 401
+    key = await banner_key(run)
+    async with httpx.AsyncClient(
+        base_url=run.api, timeout=10, headers={API_KEY_HEADER: key}
+    ) as http:
         assert "reisplan is running" in run.output()
         assert f"http://127.0.0.1:{dev_ports['api']}/docs" in run.output()
 
@@ -196,14 +219,20 @@ async def test_dev_keeps_data_and_stops_everything_when_a_child_dies(
     start_dev: Callable[..., DevRun],
 ) -> None:
     first = start_dev()
-    async with httpx.AsyncClient(base_url=first.api, timeout=10) as http:
+    key = await banner_key(first)
+    async with httpx.AsyncClient(
+        base_url=first.api, timeout=10, headers={API_KEY_HEADER: key}
+    ) as http:
         await wait_until_healthy(first, http)
         relation = await post(http, "/relations", {"email": "bram@example.org"})
     assert await first.stop(signal.SIGTERM) == 0, first.output()
 
     # Again, with two worker processes on the one task queue.
     second = start_dev("--workers", "2")
-    async with httpx.AsyncClient(base_url=second.api, timeout=10) as http:
+    assert await banner_key(second) == key, "a restart prints the same local key"
+    async with httpx.AsyncClient(
+        base_url=second.api, timeout=10, headers={API_KEY_HEADER: key}
+    ) as http:
         await wait_until_healthy(second, http)
         again = (await http.get(f"/relations/{relation['id']}")).json()
         assert again["email"] == "bram@example.org", "data did not survive a restart"
