@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from temporalio.client import Client
@@ -26,6 +26,11 @@ TAGS = [
     {"name": "dev", "description": "Development helpers (the local mail sink)."},
     {"name": "health", "description": "Liveness of the API, database and Temporal."},
 ]
+
+
+def routers(*, with_mail_sink: bool) -> list[APIRouter]:
+    found = [m.router for m in (relations, groups, templates, journeys, trips, health)]
+    return [*found, mail.router] if with_mail_sink else found
 
 
 def create_app(
@@ -50,11 +55,9 @@ def create_app(
     app.state.task_queue = task_queue
     app.state.mail_sink_dir = mail_sink_dir
     errors.install(app)
-    for module in (relations, groups, templates, journeys, trips, health):
-        app.include_router(module.router)
-    if mail_sink_dir is not None:
-        app.include_router(mail.router)
-    check_scopes(app)
+    for router in routers(with_mail_sink=mail_sink_dir is not None):
+        check_scopes(router)
+        app.include_router(router)
     # Outermost first: a foreign Host is refused before anything reads the body.
     app.add_middleware(limits.BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))

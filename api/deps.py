@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.schemas.common import MAX_ID, MAX_OFFSET
+from api.schemas.common import MAX_ID, MAX_OFFSET, MAX_PAGE
 
 
 def get_engine(request: Request) -> Engine:
@@ -46,6 +46,8 @@ SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 TaskQueueDep = Annotated[str, Depends(get_task_queue)]
 MailSinkDirDep = Annotated[Path | None, Depends(get_mail_sink_dir)]
-Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items")]
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description=f"At most this many items (up to {MAX_PAGE})")
+]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many items")]
 IdPath = Annotated[int, PathParameter(ge=1, le=MAX_ID)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from sqlmodel import Session
@@ -68,10 +68,11 @@ def allow(*scopes: Scope) -> Any:
     return Depends(Allow(scopes))
 
 
-def check_scopes(app: FastAPI) -> None:
+def check_scopes(router: APIRouter) -> None:
     """Fail at start-up, not in production, when a route forgot to say who may call it;
-    and tell the caller of /docs which scopes each operation allows."""
-    for route in app.routes:
+    and tell the caller of /docs which scopes each operation allows. Called on each
+    router before it is included (an app's own route list holds included routers)."""
+    for route in router.routes:
         if not isinstance(route, APIRoute) or route.path in PUBLIC_PATHS:
             continue
         allowed = [d.call for d in route.dependant.dependencies if isinstance(d.call, Allow)]

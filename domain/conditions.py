@@ -112,6 +112,32 @@ for _model in (AllCondition, AnyCondition, NotCondition):
     _model.model_rebuild()
 
 
+# Far beyond what a marketer writes by hand, and well inside what pydantic (here) and
+# the workflow's payload decoding (in the worker) can nest: the API once accepted 253
+# levels that trips could not decode.
+MAX_CONDITION_DEPTH = 32
+MAX_CONDITION_NODES = 500
+
+
+def bounded(raw: Any) -> Any:
+    """Refuse a condition nested too deep or too large, before pydantic recurses into it.
+    Depth counts conditions (`{"not": {"all": [...]}}` is two levels), not JSON lists."""
+    nodes = 0
+    pending: list[tuple[Any, int]] = [(raw, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, list):
+            pending.extend((item, depth) for item in value)
+        elif isinstance(value, dict):
+            nodes += 1
+            if depth + 1 > MAX_CONDITION_DEPTH:
+                raise ValueError(f"a condition may nest at most {MAX_CONDITION_DEPTH} levels deep")
+            if nodes > MAX_CONDITION_NODES:
+                raise ValueError(f"a condition may have at most {MAX_CONDITION_NODES} parts")
+            pending.extend((item, depth + 1) for item in value.values())
+    return raw
+
+
 @dataclass(frozen=True)
 class RelationFacts:
     """What a condition may look at: field values (standard and custom) and group keys."""

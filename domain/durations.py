@@ -10,6 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+# What a wait may last when a definition is saved: ten years (leap days included). A
+# longer wait is almost surely a typo, and far longer ones overflow the timer arithmetic.
+MAX_WAIT = timedelta(days=3653)
+# Beyond this even parsing refuses: numbers that big overflow timedelta itself.
+_MAX_DIGITS = 9
+
 _PATTERN = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
@@ -31,6 +37,8 @@ class Duration:
                 f"'{text}' is not an ISO-8601 duration in weeks, days, hours, minutes "
                 "or seconds (for example P7D, PT12H, P2W, P1DT6H)"
             )
+        if any(value and len(value) > _MAX_DIGITS for value in match.groupdict().values()):
+            raise ValueError(f"'{text[:40]}' is far longer than any wait (at most ten years)")
         parts = {name: int(value) if value else 0 for name, value in match.groupdict().items()}
         duration = cls(
             days=parts["weeks"] * 7 + parts["days"],
@@ -41,6 +49,12 @@ class Duration:
         if duration.days == 0 and duration.exact <= timedelta(0):
             raise ValueError(f"'{text}' must be longer than zero")
         return duration
+
+    @property
+    def seconds(self) -> int:
+        """How long it lasts on a clock without DST changes (a day is 24 hours); an int,
+        which unlike a timedelta cannot overflow."""
+        return self.days * 86_400 + int(self.exact.total_seconds())
 
     def describe(self) -> str:
         """Human words for the Web UI: 'wait 1 week 2 days 3 hours'."""

@@ -6,6 +6,7 @@ server: the services, their wiring, and the search attributes the trips need.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -76,10 +77,22 @@ def test_migrations_run_before_api_and_workers(services: dict[str, Any]) -> None
 def test_ports_and_scale_out(services: dict[str, Any]) -> None:
     assert "8000:8000" in services["api"]["ports"]
     assert _env(services["api"])["REISPLAN_API_HOST"] == "0.0.0.0"
-    assert "8233:8080" in services["temporal-ui"]["ports"]
     assert _env(services["temporal-ui"])["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert services["worker"]["deploy"]["replicas"] >= 2
     assert "ports" not in services["worker"], "workers only poll; they need no port"
+
+
+def test_only_the_api_is_published_to_the_network(services: dict[str, Any]) -> None:
+    # Temporal's gRPC port and its UI can terminate any workflow, without a key.
+    published = {
+        name: service["ports"] for name, service in services.items() if service.get("ports")
+    }
+    assert published == {"api": ["8000:8000"], "temporal-ui": ["127.0.0.1:8233:8080"]}
+    allowed = _env(services["api"])["REISPLAN_ALLOWED_HOSTS"]
+    assert json.loads(allowed.removeprefix("${REISPLAN_ALLOWED_HOSTS:-").removesuffix("}")) == [
+        "localhost",
+        "127.0.0.1",
+    ]
 
 
 def test_temporal_persists_in_postgresql(services: dict[str, Any]) -> None:

@@ -19,6 +19,8 @@ Key = Annotated[
 # Ids are `integer` columns, 32-bit in PostgreSQL: a larger number must be a 422 naming
 # the field, not a driver overflow (a 500). OFFSET takes 64 bits in both databases.
 MAX_ID = 2**31 - 1
+# Items per page: with custom fields bounded, a page of relations stays a few MB.
+MAX_PAGE = 200
 MAX_OFFSET = 2**63 - 1
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]

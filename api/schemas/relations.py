@@ -1,22 +1,58 @@
 from __future__ import annotations
 
-import re
+import json
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.schemas.common import Input, Output, TimeZoneName
 from domain.conditions import STANDARD_FIELDS
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# Bounds on custom fields (documented in the README): a relation is a CRM record, not
+# a document store, and every list page and render context carries all of it.
+MAX_CUSTOM_FIELDS = 100
+MAX_CUSTOM_NAME = 64
+MAX_CUSTOM_BYTES = 16 * 1024  # all custom fields together, as JSON
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
-        raise PydanticCustomError("email", "not a valid email address")
-    return value
+    """A syntactically valid address, normalised (domain lower-cased, IDNA checked).
+
+    Non-ASCII local parts (`ünï@...`) need SMTPUTF8 on every server on the way, which
+    reisplan does not use: refused here, with the reason, rather than retried at send.
+    Internationalised domains are fine: they go out IDNA-encoded."""
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise PydanticCustomError(
+            "email", "not a valid email address: {reason}", {"reason": str(error)}
+        ) from None
+    return checked.normalized
+
+
+def _custom_bounded(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_CUSTOM_FIELDS:
+        raise PydanticCustomError(
+            "custom_field", "at most {limit} custom fields", {"limit": MAX_CUSTOM_FIELDS}
+        )
+    long = sorted(name for name in value if len(name) > MAX_CUSTOM_NAME)
+    if long:
+        raise PydanticCustomError(
+            "custom_field",
+            "custom field names are at most {limit} characters: {name}...",
+            {"limit": MAX_CUSTOM_NAME, "name": long[0][:MAX_CUSTOM_NAME]},
+        )
+    size = len(json.dumps(value, default=str).encode())
+    if size > MAX_CUSTOM_BYTES:
+        raise PydanticCustomError(
+            "custom_field",
+            "custom fields take {size} bytes as JSON; at most {limit} are allowed",
+            {"size": f"{size:,}", "limit": f"{MAX_CUSTOM_BYTES:,}"},
+        )
+    return _no_shadowing(value)
 
 
 def _no_shadowing(value: dict[str, Any]) -> dict[str, Any]:
@@ -46,13 +82,16 @@ class RelationBase(Input):
     opt_in_email: bool = True
     opt_in_sms: bool = False
     custom: dict[str, Any] = Field(
-        default_factory=dict, description="Custom fields, usable in conditions and templates"
+        default_factory=dict,
+        description=f"Custom fields, usable in conditions and templates: at most "
+        f"{MAX_CUSTOM_FIELDS}, names up to {MAX_CUSTOM_NAME} characters, "
+        f"{MAX_CUSTOM_BYTES // 1024} KiB as JSON in all",
     )
 
     @field_validator("custom")
     @classmethod
     def _custom(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _no_shadowing(value)
+        return _custom_bounded(value)
 
 
 class RelationCreate(RelationBase):
@@ -80,7 +119,7 @@ class RelationUpdate(Input):
         if value is None:
             raise PydanticCustomError("not_null", "may not be null")
         if isinstance(value, dict):
-            return _no_shadowing(value)
+            return _custom_bounded(value)
         return value
 
 

@@ -27,9 +27,13 @@ def _jinja_syntax(source: str) -> str:
     return source
 
 
+# A mail body beyond this is refused by receivers (Gmail clips HTML over 102 KB) long
+# before it reaches its readers; the bound keeps compile and render times small.
+MAX_PART_CHARS = 256 * 1024
+
 Subject = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_jinja_syntax)]
-Body = Annotated[str, Field(min_length=1), AfterValidator(_jinja_syntax)]
-Text = Annotated[str, AfterValidator(_jinja_syntax)]
+Body = Annotated[str, Field(min_length=1, max_length=MAX_PART_CHARS), AfterValidator(_jinja_syntax)]
+Text = Annotated[str, Field(max_length=MAX_PART_CHARS), AfterValidator(_jinja_syntax)]
 
 
 class TemplateBase(Input):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from domain.conditions import Condition, describe_condition, groups_mentioned
-from domain.schema import StepId
+from domain.conditions import Condition, bounded, describe_condition, groups_mentioned
+from domain.schema import StepId, is_frozen
 from domain.steps.base import References, StepBase
 
 
@@ -27,6 +27,12 @@ class IfStep(StepBase):
     condition: Condition
     then: StepId
     else_: StepId = Field(alias="else")
+
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _bounded(cls, raw: Any, info: ValidationInfo) -> Any:
+        # A frozen version decoded in the workflow was bounded when it was activated.
+        return raw if is_frozen(info) else bounded(raw)
 
     def ways_out(self) -> dict[str, str | None]:
         return {"then": self.then, "else": self.else_}

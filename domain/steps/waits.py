@@ -7,9 +7,21 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from domain.durations import Duration
-from domain.schema import WEEKDAYS, LocalTime, TimeWindow, Weekday, check_window_order
+from domain.durations import MAX_WAIT, Duration
+from domain.schema import (
+    WEEKDAYS,
+    LocalTime,
+    TimeWindow,
+    Weekday,
+    check_window_order,
+    is_frozen,
+)
 from domain.steps.base import Linear
+
+# A moment a wait_until may name. The past is fine (everyone goes straight on); the
+# upper end keeps the timer well inside what Temporal accepts (~290 years ahead).
+EARLIEST_MOMENT = datetime(1900, 1, 1)
+LATEST_MOMENT = datetime(2199, 12, 31, 23, 59, 59)
 
 
 class WaitStep(Linear):
@@ -18,12 +30,15 @@ class WaitStep(Linear):
     EXAMPLE: ClassVar[dict[str, Any]] = {"id": "a_week", "type": "wait", "duration": "P7D"}
 
     type: Literal["wait"]
-    duration: str
+    duration: str = Field(max_length=60, description="ISO-8601, at most ten years (P3653D)")
 
     @field_validator("duration")
     @classmethod
-    def _parse(cls, value: str) -> str:
-        Duration.parse(value)
+    def _parse(cls, value: str, info: ValidationInfo) -> str:
+        parsed = Duration.parse(value)
+        # A frozen version was accepted when it was activated: its trips must still run.
+        if parsed.seconds > MAX_WAIT.total_seconds() and not is_frozen(info):
+            raise ValueError(f"'{value}' is longer than ten years, the longest wait")
         return value
 
     @property
@@ -44,7 +59,22 @@ class WaitUntilStep(Linear):
     }
 
     type: Literal["wait_until"]
-    until: datetime = Field(description="Without an offset it is read in the journey timezone")
+    until: datetime = Field(
+        description="Without an offset it is read in the journey timezone; "
+        f"between the years {EARLIEST_MOMENT.year} and {LATEST_MOMENT.year}"
+    )
+
+    @field_validator("until")
+    @classmethod
+    def _in_range(cls, value: datetime, info: ValidationInfo) -> datetime:
+        # Any timezone (UTC-12 to UTC+14) keeps such a moment inside what datetime and
+        # Temporal's timers can compute with.
+        naive = value.replace(tzinfo=None)
+        if not EARLIEST_MOMENT <= naive <= LATEST_MOMENT and not is_frozen(info):
+            raise ValueError(
+                f"must be between {EARLIEST_MOMENT.year}-01-01 and {LATEST_MOMENT.year}-12-31"
+            )
+        return value
 
     def describe(self) -> str:
         written = self.until.isoformat(sep=" ", timespec="auto")

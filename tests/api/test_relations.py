@@ -43,7 +43,8 @@ async def test_list_filters_by_email_and_pages(api: httpx.AsyncClient) -> None:
 
     found = await ok(api.get("/relations", params={"email": "anna.smit@example.org"}))
     assert found["count"] == 1
-    assert found["data"][0]["email"] == "Anna.Smit@Example.org"
+    # The domain is normalised (it is case-insensitive), the local part kept as written.
+    assert found["data"][0]["email"] == "Anna.Smit@example.org"
 
     page = await ok(api.get("/relations", params={"limit": 2, "offset": 1}))
     assert page["count"] == 4
