@@ -30,7 +30,7 @@ from activities.contracts import (
     SendEmailResult,
 )
 from activities.mail.message import InvalidAddress, build_message, envelope_sender, recipient
-from activities.mail.render import Renderer, RenderError, TemplateSource
+from activities.mail.render import RenderError, Rendering, TemplateSource
 from activities.mail.smtp import DeliveryUnknown, SmtpPool, SmtpReply, SmtpUnavailable
 from activities.passages import write_passage, write_passages
 from domain.statuses import FINAL_SENDS, Outcome, SendStatus, TripStatus
@@ -92,13 +92,21 @@ async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
 
 
 class SendActivities:
-    def __init__(self, engine: Engine, smtp: SmtpPool, *, mail_from: str, mail_domain: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        smtp: SmtpPool,
+        renderer: Rendering,
+        *,
+        mail_from: str,
+        mail_domain: str,
+    ) -> None:
         self._engine = engine
         self._smtp = smtp
         self._mail_from = mail_from
         self._sender = envelope_sender(mail_from)
         self._mail_domain = mail_domain
-        self._renderer = Renderer()
+        self._renderer = renderer
         # A live attempt settles within one SMTP timeout of going `transmitting`; a row
         # older than this belongs to an attempt that died.
         self._lease = timedelta(seconds=smtp.timeout + 5)

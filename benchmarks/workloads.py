@@ -30,7 +30,7 @@ from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.models import Journey, JourneyVersion, Relation, Template
 from worker.settings import Settings
-from worker.worker import build_smtp_pool, build_worker
+from worker.worker import build_render_pool, build_smtp_pool, build_worker
 
 ONE_EMAIL = {
     "name": "Benchmark: one email",
@@ -277,11 +277,12 @@ async def trips(
     try:
         settings = settings.model_copy(update={"smtp_port": sink.port})
         smtp = build_smtp_pool(settings)
+        renderer = build_render_pool(settings)
         try:
             running: AbstractAsyncContextManager[Any] = (
                 worker_processes(settings, temporal_address, processes)
                 if processes
-                else build_worker(client, store.engine, settings, smtp)
+                else build_worker(client, store.engine, settings, smtp, renderer)
             )
             async with running:
                 yield Trips(
@@ -295,5 +296,6 @@ async def trips(
                 )
         finally:
             await smtp.close()
+            renderer.close()
     finally:
         sink.stop()

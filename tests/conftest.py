@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 from store.db import make_engine
 from tests.support.databases import fresh_database, postgres_available, postgres_required
+from tests.support.rendering import shared_render_pool
 from tests.support.smtp import SmtpSink
 from tests.support.temporal import start_dev_server, start_time_skipping
 from worker.settings import Settings
@@ -98,7 +99,7 @@ async def running_worker(
     client: Client, engine: Engine, settings: Settings
 ) -> AsyncIterator[Worker]:
     smtp = build_smtp_pool(settings)
-    worker = build_worker(client, engine, settings, smtp)
+    worker = build_worker(client, engine, settings, smtp, shared_render_pool())
     try:
         async with worker:
             yield worker

@@ -11,7 +11,7 @@ from worker.schedules import SYNC_SCHEDULE_ID, ensure_trip_sync_schedule
 from worker.settings import Settings
 from worker.startup import connect_with_retry, display_url, require_schema_at_head
 from worker.temporal import register_search_attributes
-from worker.worker import build_smtp_pool, build_worker
+from worker.worker import build_render_pool, build_smtp_pool, build_worker
 
 log = logging.getLogger("reisplan.worker")
 
@@ -37,8 +37,9 @@ async def run(settings: Settings) -> int:
 
     engine = make_engine(settings.database_url)
     smtp = build_smtp_pool(settings)
+    renderer = build_render_pool(settings)
     try:
-        worker = build_worker(client, engine, settings, smtp)
+        worker = build_worker(client, engine, settings, smtp, renderer)
         async with worker:
             log.info(
                 "worker polling task queue %r on Temporal %s (namespace %s); database %s; "
@@ -54,6 +55,7 @@ async def run(settings: Settings) -> int:
             log.info("stopping worker: finishing in-flight tasks")
     finally:
         await smtp.close()
+        renderer.close()
         engine.dispose()
     log.info("worker stopped")
     return 0

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         default="reisplan.localhost", description="Right-hand side of generated Message-IDs"
     )
 
+    # Templates render in child processes that are stopped past these limits.
+    render_processes: int = Field(default=2, ge=1, le=32)
+    render_timeout: float = Field(default=5.0, gt=0, le=60, description="Seconds per render")
+    render_memory_mb: int = Field(
+        default=512, ge=128, description="Address space per render process, in MiB"
+    )
+
     # Set by `reisplan dev`: the local SMTP sink stores mail here and the API shows it.
     mail_sink_dir: Path | None = None
 

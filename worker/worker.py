@@ -12,6 +12,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crm import CrmActivities
+from activities.mail.render import Rendering
+from activities.mail.render_pool import RenderPool
 from activities.mail.smtp import SmtpPool
 from activities.send import SendActivities
 from activities.trip_log import TripLogActivities
@@ -44,11 +46,21 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, engine: Engine, settings: Settings, smtp: SmtpPool) -> Worker:
+def build_render_pool(settings: Settings) -> RenderPool:
+    return RenderPool(
+        processes=settings.render_processes,
+        timeout=settings.render_timeout,
+        memory_bytes=settings.render_memory_mb * 2**20,
+    )
+
+
+def build_worker(
+    client: Client, engine: Engine, settings: Settings, smtp: SmtpPool, renderer: Rendering
+) -> Worker:
     trip_log = TripLogActivities(engine)
     crm = CrmActivities(engine)
     send = SendActivities(
-        engine, smtp, mail_from=settings.mail_from, mail_domain=settings.mail_domain
+        engine, smtp, renderer, mail_from=settings.mail_from, mail_domain=settings.mail_domain
     )
     return Worker(
         client,

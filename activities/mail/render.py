@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
@@ -28,6 +28,12 @@ from jinja2.utils import missing
 
 MAX_RENDERED_CHARS = 1_000_000
 _MAX_EXPONENT = 1_000
+
+
+class Rendering(Protocol):
+    """What renders a template: a `Renderer` here, or a `RenderPool` in child processes."""
+
+    def render(self, source: TemplateSource, context: Mapping[str, Any]) -> RenderedMail: ...
 
 
 class RenderError(Exception):
@@ -243,6 +249,8 @@ def _problem(error: Exception, written: frozenset[object]) -> str:
         return f"undefined variable {error.name!r}"
     if isinstance(error, _TooLarge):
         return str(error)
+    if isinstance(error, MemoryError):
+        return "needs more memory than a render may use"
     if isinstance(error, SecurityError):
         return "SecurityError: not allowed in a template"
     return f"{type(error).__name__} (its message is not shown: it may hold relation data)"

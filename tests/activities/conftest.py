@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from activities.mail.smtp import SmtpPool
 from activities.send import SendActivities
 from store.db import make_engine
+from tests.support.rendering import shared_render_pool
 from tests.support.smtp import SmtpSink
 
 MAIL_FROM = "Reisplan Test <journeys@example.org>"
@@ -34,4 +35,6 @@ async def pool(smtp_sink: SmtpSink) -> AsyncIterator[SmtpPool]:
 
 
 def make_sender(engine: Engine, smtp: SmtpPool) -> SendActivities:
-    return SendActivities(engine, smtp, mail_from=MAIL_FROM, mail_domain=MAIL_DOMAIN)
+    return SendActivities(
+        engine, smtp, shared_render_pool(), mail_from=MAIL_FROM, mail_domain=MAIL_DOMAIN
+    )

@@ -1,0 +1,85 @@
+"""Renders in separate processes with a time and a memory limit.
+
+A template is code its author wrote: the sandbox stops it reaching Python internals, but
+not holding the CPU (`{{ [[0]*10**6]*10**6 }}` builds in the limits, then takes minutes
+and gigabytes to print) or allocating a huge value in one call (`'a'.ljust(9**9)`).
+In the worker's own process that froze every trip (one GIL) and grew it to OOM. Here a
+render runs in a child process that holds an address-space limit; one that overruns its
+time is killed and replaced (pebble), and the send fails with a reason while the rest
+of the worker never notices.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from collections.abc import Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from activities.mail.render import RenderedMail, Renderer, RenderError, TemplateSource
+
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_MEMORY = 512 * 1024 * 1024
+
+_renderer: Renderer | None = None  # one per child process: its compile cache
+
+
+def _start_child(memory_bytes: int) -> None:
+    global _renderer
+    # Address space, not resident size: a single huge allocation fails at once with a
+    # MemoryError instead of first pushing the machine into swap.
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    _renderer = Renderer()
+
+
+def _render(source: TemplateSource, context: Mapping[str, Any]) -> RenderedMail:
+    assert _renderer is not None
+    try:
+        return _renderer.render(source, context)
+    except MemoryError:
+        raise RenderError(f"template '{source.key}': needs more memory than allowed") from None
+
+
+class RenderPool:
+    """`render` blocks its (thread's) caller until the child answers, fails, or is killed."""
+
+    def __init__(
+        self,
+        *,
+        processes: int = 2,
+        timeout: float = DEFAULT_TIMEOUT,
+        memory_bytes: int = DEFAULT_MEMORY,
+    ) -> None:
+        self.timeout = timeout
+        self.memory_bytes = memory_bytes
+        # spawn, not fork: forking a process that runs Temporal's threads can copy a lock
+        # some thread holds, and the child would wait on it for ever.
+        self._pool = ProcessPool(
+            max_workers=processes,
+            initializer=_start_child,
+            initargs=(memory_bytes,),
+            context=multiprocessing.get_context("spawn"),
+        )
+
+    def render(self, source: TemplateSource, context: Mapping[str, Any]) -> RenderedMail:
+        future = self._pool.schedule(_render, args=(source, dict(context)), timeout=self.timeout)
+        try:
+            result: RenderedMail = future.result()
+        except FutureTimeout:
+            raise RenderError(
+                f"template '{source.key}': rendering took longer than {self.timeout:g} s "
+                "and was stopped"
+            ) from None
+        except ProcessExpired:
+            raise RenderError(
+                f"template '{source.key}': rendering used more than "
+                f"{self.memory_bytes // 2**20} MiB and was stopped"
+            ) from None
+        return result
+
+    def close(self) -> None:
+        self._pool.stop()  # type: ignore[no-untyped-call]
+        self._pool.join(timeout=5)
