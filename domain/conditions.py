@@ -153,8 +153,9 @@ class Evaluation:
 
 
 def evaluate(condition: Condition, facts: RelationFacts) -> Evaluation:
-    """Evaluate for one relation; the reason names fields and constants, never the
-    relation's own values (they are personal data and the reason is stored in the path)."""
+    """Evaluate for one relation; the reason names fields, operators and groups, never a
+    value (the path and Temporal history keep it, and a value compared with says what
+    the relation's own value is or is not)."""
     if isinstance(condition, AllCondition):
         outcomes = [evaluate(child, facts) for child in condition.all]
         failed = [o for o in outcomes if not o.result]
@@ -180,10 +181,9 @@ def evaluate(condition: Condition, facts: RelationFacts) -> Evaluation:
 def _compare(condition: FieldCondition, facts: RelationFacts) -> Evaluation:
     actual = facts.fields.get(condition.field)
     result = _apply(condition.op, actual, condition.value)
-    wording = f"{condition.field} {condition.op}"
-    if condition.op not in _UNARY:
-        wording += f" {_show(condition.value)}"
-    return Evaluation(result, f"{wording}: {'yes' if result else 'no'}")
+    # Field and operator only: with the constant, `city eq 'Utrecht': yes` would tell the
+    # relation's city to anyone reading the path or Temporal history, also after an erase.
+    return Evaluation(result, f"{condition.field} {condition.op}: {'yes' if result else 'no'}")
 
 
 def _show(value: Any) -> str:

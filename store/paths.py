@@ -111,24 +111,35 @@ def finish_trip(session: Session, *, trip_id: str, status: str, ended_at: dateti
     return _exists(session, trip_id)
 
 
-def close_if_running(session: Session, *, trip_id: str, status: str, ended_at: datetime) -> bool:
-    """Close a trip that ended outside its own code; True when it was still open here."""
+def close_if_running(
+    session: Session,
+    *,
+    trip_id: str,
+    status: str,
+    ended_at: datetime,
+    outcome: Outcome | None = None,
+) -> bool:
+    """Close a trip that ended outside its own code; True when it was still open here.
+    `outcome` says why, on the passage it was at (default: the trip's status)."""
     result = session.exec(
         update(Trip)
         .where(col(Trip.id) == trip_id, col(Trip.status) == TripStatus.running)
         .values(status=status, ended_at=ended_at, waiting_until=None)
     )
     if result.rowcount:
-        _close_open_passage(session, trip_id, status)
+        _close_open_passage(session, trip_id, status, outcome)
     return bool(result.rowcount)
 
 
-def _close_open_passage(session: Session, trip_id: str, status: str) -> None:
+def _close_open_passage(
+    session: Session, trip_id: str, status: str, outcome: Outcome | None = None
+) -> None:
     """The trip's current passage only: trips from before outcomes were made final left
     `waiting` on waits they had long left, and those were passed, not cancelled."""
     if status == TripStatus.completed:
         return  # a completed trip's own code gave every passage its outcome
-    outcome = Outcome.cancelled if status == TripStatus.cancelled else Outcome.failed
+    if outcome is None:
+        outcome = Outcome.cancelled if status == TripStatus.cancelled else Outcome.failed
     current = select(Trip.current_seq).where(col(Trip.id) == trip_id).scalar_subquery()
     session.exec(
         update(Passage)

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
+from domain.statuses import Outcome, TripStatus
+from store import paths
 from store.errors import NotFound
-from store.models import GroupMember, Relation
+from store.models import GroupMember, Relation, Trip, utcnow
 
 
 def create(session: Session, fields: Mapping[str, Any]) -> Relation:
@@ -60,9 +62,28 @@ def update(session: Session, relation_id: int, changes: Mapping[str, Any]) -> Re
     return relation
 
 
-def erase(session: Session, relation_id: int) -> None:
+def erase(session: Session, relation_id: int) -> list[str]:
+    """Delete the person and close their running trips as cancelled, in one transaction;
+    returns those trips' ids, whose workflows the caller cancels. A trip left running
+    (Temporal unreachable) sends nothing more: a send refuses a trip that is not running."""
     relation = get(session, relation_id)
     # Explicit, so erasure does not depend on the database enforcing the cascade.
     session.exec(delete(GroupMember).where(col(GroupMember.relation_id) == relation_id))
+    running = list(
+        session.exec(
+            select(Trip.id).where(
+                col(Trip.relation_id) == relation_id, col(Trip.status) == TripStatus.running
+            )
+        ).all()
+    )
+    for trip_id in running:
+        paths.close_if_running(
+            session,
+            trip_id=trip_id,
+            status=TripStatus.cancelled,
+            ended_at=utcnow(),
+            outcome=Outcome.relation_erased,
+        )
     session.delete(relation)
     session.commit()
+    return running

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio.service import RPCError
 
-from api.deps import IdPath, Limit, Offset, SessionDep
+from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TemporalDep
 from api.schemas.relations import RelationCreate, RelationPublic, RelationsPublic, RelationUpdate
 from api.schemas.trips import TripsPublic, TripSummary
 from api.security import allow
@@ -13,6 +18,7 @@ from store.errors import NotFound
 from store.keys import Scope
 
 router = APIRouter(prefix="/relations", tags=["relations"])
+_log = logging.getLogger("reisplan.api")
 
 
 @router.post("", dependencies=[allow(Scope.app)], status_code=201, response_model=RelationPublic)
@@ -51,11 +57,25 @@ def update_relation(
     status_code=204,
     response_class=Response,
     summary="Erase a relation",
-    description="Deletes the person's data and group memberships for good. Their trips "
-    "stay (for statistics) holding only the former relation id.",
+    description="Deletes the person's data and group memberships for good and cancels "
+    "their running trips (their path ends `relation_erased`). The trips stay (for "
+    "statistics) holding only the former relation id; paths and Temporal histories "
+    "never held the person's values.",
 )
-def erase_relation(relation_id: IdPath, session: SessionDep) -> None:
-    relations.erase(session, relation_id)
+async def erase_relation(relation_id: IdPath, engine: EngineDep, temporal: TemporalDep) -> None:
+    running = await run_in_threadpool(_erase, engine, relation_id)
+    for trip_id in running:
+        try:
+            await temporal.get_workflow_handle(trip_id).cancel()
+        except RPCError as error:
+            # Erased either way: the trip's row is closed and its next send refuses.
+            # Its timer may still fire, on ids alone, and find nothing to do.
+            _log.warning("trip %s: cancelling after an erase failed: %s", trip_id, error.message)
+
+
+def _erase(engine: Engine, relation_id: int) -> list[str]:
+    with Session(engine, expire_on_commit=False) as session:
+        return relations.erase(session, relation_id)
 
 
 @router.get(
