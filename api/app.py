@@ -11,7 +11,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from temporalio.client import Client
 
 from api import errors, limits
-from api.routers import groups, health, journeys, mail, relations, templates, trips
+from api.routers import groups, health, journeys, mail, relations, sends, templates, trips
 from api.security import check_scopes
 
 TAGS = [
@@ -23,13 +23,14 @@ TAGS = [
         "name": "trips",
         "description": "Manual add, and where each relation is and how it got there.",
     },
+    {"name": "sends", "description": "The send ledger: what became of each mail."},
     {"name": "dev", "description": "Development helpers (the local mail sink)."},
     {"name": "health", "description": "Liveness of the API, database and Temporal."},
 ]
 
 
 def routers(*, with_mail_sink: bool) -> list[APIRouter]:
-    found = [m.router for m in (relations, groups, templates, journeys, trips, health)]
+    found = [m.router for m in (relations, groups, templates, journeys, trips, sends, health)]
     return [*found, mail.router] if with_mail_sink else found
 
 

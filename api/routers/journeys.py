@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -19,6 +20,7 @@ from api.schemas.journeys import (
     JourneysPublic,
     JourneyStats,
     JourneyUpdate,
+    SendCounts,
     StepStats,
     TripTotals,
     VersionPublic,
@@ -29,7 +31,7 @@ from api.schemas.journeys import (
 from api.schemas.trips import TripSummary
 from api.security import allow
 from domain.statuses import JourneyStatus
-from store import journeys, trips
+from store import journeys, sends, trips
 from store.errors import Conflict, NotFound
 from store.keys import Scope
 from store.models import Journey
@@ -176,6 +178,9 @@ def journey_stats(journey_id: IdPath, session: SessionDep) -> JourneyStats:
     journey = journeys.get(session, journey_id)
     version, definition = journeys.shown_definition(session, journey)
     counted = trips.counts(session, journey_id, definition)
+    mails = defaultdict(Counter, sends.counts_by_step(session, journey_id))
+    # Steps that send something are those that use a template (the step registry says).
+    sending = {s.id for s in definition.steps if s.references().templates}
     return JourneyStats(
         journey_id=journey_id,
         version=version,
@@ -186,10 +191,14 @@ def journey_stats(journey_id: IdPath, session: SessionDep) -> JourneyStats:
                 waiting=s.waiting,
                 passed=s.passed,
                 cancelled=s.cancelled,
+                sends=SendCounts(**mails.get(s.step_id, Counter()))
+                if s.step_id in sending
+                else None,
             )
             for s in counted.steps
         ],
         totals=TripTotals(**counted.totals),
+        sends=SendCounts(**sends.total(mails.values())),
     )
 
 

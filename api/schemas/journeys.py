@@ -70,6 +70,22 @@ class StepStats(Output):
         "those cancelled here under `cancelled`)"
     )
     cancelled: int = Field(description="Trips cancelled while at this step")
+    sends: SendCounts | None = Field(
+        default=None, description="What became of this step's mails (send steps only)"
+    )
+
+
+class SendCounts(Output):
+    sent: int = 0
+    bounced: int = 0
+    skipped: int = Field(default=0, description="No consent, no address, relation erased")
+    failed: int = Field(default=0, description="Could not be built, or gave up after retries")
+    uncertain: int = Field(
+        default=0,
+        description="The attempt died during the SMTP transaction: maybe delivered, never "
+        "resent by itself; listed by GET /sends?status=uncertain",
+    )
+    in_progress: int = 0
 
 
 class TripTotals(Output):
@@ -84,6 +100,7 @@ class JourneyStats(Output):
     version: int | None = Field(description="The version whose steps are listed")
     steps: list[StepStats]
     totals: TripTotals
+    sends: SendCounts = Field(description="All send steps of the journey together")
 
 
 class WaitingRelation(Output):

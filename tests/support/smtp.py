@@ -26,6 +26,9 @@ class SinkHandler:
     # recipient address -> SMTP reply to give at RCPT, e.g. "550 5.1.1 no such user"
     refuse: dict[str, str] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)  # addresses refused so far, in order
+    # Recipients whose message is kept, then the connection cut before the reply: the
+    # sender cannot know the mail arrived (as when a relay or the network dies there).
+    hang_up: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -43,6 +46,8 @@ class SinkHandler:
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append(message)
+        if {a.lower() for a in envelope.rcpt_tos} & self.hang_up:
+            server.transport.close()
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[EmailMessage]:

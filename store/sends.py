@@ -1,0 +1,73 @@
+"""What became of the mails: send ledger counts per step and the sends to look at.
+
+An `uncertain` send is one whose attempt died during the SMTP transaction: it may have
+been delivered, so it is never resent by itself; it must be visible instead. A row still
+`claimed` or `transmitting` whose trip has ended belongs to a send that gave up after
+its retries: it counts as failed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from sqlalchemy import case, func
+from sqlmodel import Session, col, select
+
+from domain.statuses import SendStatus, TripStatus
+from store.models import Send, Trip
+
+SEND_OUTCOMES = ("sent", "bounced", "skipped", "failed", "uncertain", "in_progress")
+_OPEN = (SendStatus.claimed, SendStatus.transmitting)
+
+
+def counts_by_step(session: Session, journey_id: int) -> dict[str, Counter[str]]:
+    """step id -> outcome (one of SEND_OUTCOMES) -> number of sends."""
+    outcome = case(
+        (
+            col(Send.status).in_(_OPEN),
+            case((col(Trip.status) == TripStatus.running, "in_progress"), else_="failed"),
+        ),
+        else_=col(Send.status),
+    )
+    rows = session.exec(
+        select(Send.step_id, outcome, func.count())
+        .join(Trip, col(Trip.id) == col(Send.trip_id))
+        .where(col(Send.journey_id) == journey_id)
+        .group_by(col(Send.step_id), outcome)
+    ).all()
+    found: dict[str, Counter[str]] = {}
+    for step_id, name, number in rows:
+        found.setdefault(step_id, Counter())[str(name)] += int(number)
+    return found
+
+
+def total(per_step: Iterable[Counter[str]]) -> Counter[str]:
+    summed: Counter[str] = Counter()
+    for counts in per_step:
+        summed.update(counts)
+    return summed
+
+
+def list_page(
+    session: Session,
+    *,
+    status: SendStatus | None,
+    journey_id: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Send], int]:
+    where = []
+    if status is not None:
+        where.append(col(Send.status) == status)
+    if journey_id is not None:
+        where.append(col(Send.journey_id) == journey_id)
+    count = session.exec(select(func.count()).select_from(Send).where(*where)).one()
+    rows = session.exec(
+        select(Send)
+        .where(*where)
+        .order_by(col(Send.updated_at).desc(), col(Send.id).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), int(count)
