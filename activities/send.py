@@ -30,8 +30,9 @@ from activities.contracts import (
     SendEmailResult,
 )
 from activities.mail.message import InvalidAddress, build_message, envelope_sender, recipient
-from activities.mail.render import RenderError, Rendering, TemplateSource
+from activities.mail.render import RenderError, Rendering
 from activities.mail.smtp import DeliveryUnknown, SmtpPool, SmtpReply, SmtpUnavailable
+from activities.mail.sources import source_of
 from activities.passages import write_passage, write_passages
 from domain.statuses import FINAL_SENDS, Outcome, SendStatus, TripStatus
 from store import ledger, paths
@@ -194,15 +195,8 @@ class SendActivities:
             to = recipient(relation.email, relation.display_name)
         except InvalidAddress:
             return _Decision(SendStatus.skipped, BAD_ADDRESS)
-        source = TemplateSource(
-            key=template.key,
-            version=f"{template.id}:{template.updated_at.isoformat()}",
-            subject=template.subject,
-            html=template.html,
-            text=template.text,
-        )
         try:
-            mail = self._renderer.render(source, render_context(relation))
+            mail = self._renderer.render(source_of(template), render_context(relation))
         except RenderError as error:
             return _Decision(SendStatus.failed, str(error))
         message = build_message(

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from temporalio.client import Client
 
+from activities.mail.render import Rendering
 from api import errors, limits
 from api.routers import groups, health, journeys, mail, relations, sends, templates, trips
 from api.security import check_scopes
@@ -40,6 +41,7 @@ def create_app(
     temporal: Client,
     task_queue: str,
     allowed_hosts: Sequence[str],
+    renderer: Rendering,
     mail_sink_dir: Path | None = None,
     max_body_bytes: int = limits.DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
@@ -55,6 +57,7 @@ def create_app(
     app.state.temporal = temporal
     app.state.task_queue = task_queue
     app.state.mail_sink_dir = mail_sink_dir
+    app.state.renderer = renderer
     errors.install(app)
     for router in routers(with_mail_sink=mail_sink_dir is not None):
         check_scopes(router)

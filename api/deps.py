@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from activities.mail.render import Rendering
 from api.schemas.common import MAX_ID, MAX_OFFSET, MAX_PAGE
 
 
@@ -36,6 +37,11 @@ def get_task_queue(request: Request) -> str:
     return queue
 
 
+def get_renderer(request: Request) -> Rendering:
+    renderer: Rendering = request.app.state.renderer
+    return renderer
+
+
 def get_mail_sink_dir(request: Request) -> Path | None:
     directory: Path | None = request.app.state.mail_sink_dir
     return directory
@@ -45,6 +51,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 TaskQueueDep = Annotated[str, Depends(get_task_queue)]
+RendererDep = Annotated[Rendering, Depends(get_renderer)]
 MailSinkDirDep = Annotated[Path | None, Depends(get_mail_sink_dir)]
 Limit = Annotated[
     int, Query(ge=1, le=MAX_PAGE, description=f"At most this many items (up to {MAX_PAGE})")

@@ -10,6 +10,7 @@ import uvicorn
 import uvicorn.config
 from fastapi import FastAPI
 
+from activities.mail.render_pool import RenderPool
 from api.app import create_app
 from store.db import make_engine
 from worker.settings import Settings
@@ -27,12 +28,19 @@ async def run(settings: Settings) -> int:
         settings.temporal_address, settings.temporal_namespace, TEMPORAL_CONNECT_TIMEOUT
     )
     engine = make_engine(settings.database_url)
+    # Previews render user templates too: in their own process, with the worker's limits.
+    renderer = RenderPool(
+        processes=1,
+        timeout=settings.render_timeout,
+        memory_bytes=settings.render_memory_mb * 2**20,
+    )
     try:
         app = create_app(
             engine=engine,
             temporal=client,
             task_queue=settings.task_queue,
             allowed_hosts=settings.allowed_hosts,
+            renderer=renderer,
             mail_sink_dir=settings.mail_sink_dir,
             max_body_bytes=settings.max_body_bytes,
         )
@@ -41,6 +49,7 @@ async def run(settings: Settings) -> int:
         # serve() returns instead of raising when the port is taken.
         return 0 if server.started else 1
     finally:
+        renderer.close()
         engine.dispose()
 
 

@@ -1,11 +1,27 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Any
 
-from api.deps import Limit, Offset, SessionDep
-from api.schemas.templates import TemplateCreate, TemplatePublic, TemplatesPublic, TemplateUpdate
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from activities.mail.render import RenderError, TemplateSource
+from activities.mail.sources import source_of
+from api.deps import EngineDep, Limit, Offset, RendererDep, SessionDep
+from api.schemas.templates import (
+    PreviewRequest,
+    TemplateCreate,
+    TemplatePreview,
+    TemplatePublic,
+    TemplatesPublic,
+    TemplateUpdate,
+)
 from api.security import allow
 from store import templates
+from store.errors import Invalid, NotFound, Problem
+from store.facts import load_relation, render_context
 from store.keys import Scope
 
 router = APIRouter(prefix="/templates", tags=["templates"])
@@ -38,6 +54,37 @@ def read_template(key: str, session: SessionDep) -> TemplatePublic:
 def update_template(key: str, body: TemplateUpdate, session: SessionDep) -> TemplatePublic:
     changes = body.model_dump(exclude_unset=True)
     return TemplatePublic.model_validate(templates.update(session, key, changes))
+
+
+@router.post(
+    "/{key}/preview",
+    dependencies=[allow(Scope.operator)],
+    response_model=TemplatePreview,
+    description="Render the template for one relation, as a send would (in a render "
+    "process with the same limits). 422 names the part and line of what fails, e.g. a "
+    "field this relation lacks: write `{{ relation.city | default('') }}` for optional "
+    "fields.",
+)
+async def preview_template(
+    key: str, body: PreviewRequest, engine: EngineDep, renderer: RendererDep
+) -> TemplatePreview:
+    source, context = await run_in_threadpool(_preview_inputs, engine, key, body.relation_id)
+    try:
+        mail = await run_in_threadpool(renderer.render, source, context)
+    except RenderError as error:
+        raise Invalid([Problem(("body", "relation_id"), str(error), "template_render")]) from None
+    return TemplatePreview(subject=mail.subject, html=mail.html, text=mail.text)
+
+
+def _preview_inputs(
+    engine: Engine, key: str, relation_id: int
+) -> tuple[TemplateSource, dict[str, Any]]:
+    with Session(engine) as session:
+        template = templates.get(session, key)
+        relation = load_relation(session, relation_id)
+        if relation is None:
+            raise NotFound("relation", relation_id)
+        return source_of(template), render_context(relation)
 
 
 @router.delete(

@@ -3,28 +3,39 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from api.schemas.common import Input, Key, Output
+from api.schemas.common import Id, Input, Key, Output
 
-# Only parsed here, never rendered: the send activity renders with its own environment.
-# The same kind of environment, so what passes here also compiles there.
+# Only parsed here, never rendered or compiled: Jinja's compiler folds constant
+# expressions, so compiling `{{ 'a' | center(900000000) }}` would run it, in the API
+# process. Rendering happens in render processes (activities/mail/render_pool.py).
 _JINJA = ImmutableSandboxedEnvironment(autoescape=True)
 
 
 def _jinja_syntax(source: str) -> str:
     try:
-        _JINJA.parse(source)
+        tree = _JINJA.parse(source)
     except TemplateSyntaxError as error:
-        raise PydanticCustomError(
-            "template_syntax",
-            "line {line}: {message}",
-            {"line": error.lineno, "message": error.message or "syntax error"},
-        ) from None
+        raise _syntax_error(error.lineno, error.message or "syntax error") from None
+    # What compiling would also refuse, found from the tree: unknown filters and tests.
+    for kind, known, node_type in (
+        ("filter", _JINJA.filters, nodes.Filter),
+        ("test", _JINJA.tests, nodes.Test),
+    ):
+        for node in tree.find_all(node_type):
+            if node.name not in known:
+                raise _syntax_error(node.lineno, f"No {kind} named '{node.name}'.")
     return source
+
+
+def _syntax_error(line: int, message: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "template_syntax", "line {line}: {message}", {"line": line, "message": message}
+    )
 
 
 # A mail body beyond this is refused by receivers (Gmail clips HTML over 102 KB) long
@@ -70,6 +81,16 @@ class TemplatePublic(Output):
     text: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class PreviewRequest(Input):
+    relation_id: Id = Field(description="Whose data to render the template with")
+
+
+class TemplatePreview(Output):
+    subject: str
+    html: str
+    text: str = Field(description="The text part, made from the HTML when the template has none")
 
 
 class TemplatesPublic(Output):

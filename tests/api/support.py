@@ -17,6 +17,7 @@ from api.app import create_app
 from api.security import API_KEY_HEADER
 from store import keys
 from store.keys import Scope
+from tests.support.rendering import shared_render_pool
 
 T = TypeVar("T")
 
@@ -30,6 +31,7 @@ TEST_HOST = "reisplan.test"
 
 def make_app(**parts: Any) -> FastAPI:
     parts.setdefault("allowed_hosts", [TEST_HOST])
+    parts.setdefault("renderer", shared_render_pool())
     return create_app(**parts)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.support import ok, template
+from tests.api.support import ok, sqlite_only, template
 
 
 async def test_template_crud(api: httpx.AsyncClient) -> None:
@@ -64,3 +64,59 @@ async def test_duplicate_key_is_409(api: httpx.AsyncClient) -> None:
         "/templates", json={"key": "welcome", "subject": "x", "html": "<p>x</p>"}
     )
     assert duplicate.status_code == 409
+
+
+@sqlite_only
+async def test_a_preview_renders_for_one_relation_and_names_what_it_lacks(
+    api: httpx.AsyncClient,
+) -> None:
+    await ok(
+        api.post(
+            "/templates",
+            json={
+                "key": "city",
+                "subject": "Hello {{ relation.first_name }}",
+                "html": "<p>Hi {{ relation.first_name }},</p>\n"
+                "<p>News from {{ relation.city }}</p>",
+            },
+        ),
+        201,
+    )
+    anna = await ok(
+        api.post("/relations", json={"first_name": "Anna", "custom": {"city": "Utrecht"}}), 201
+    )
+    bert = await ok(api.post("/relations", json={"first_name": "Bert"}), 201)
+
+    shown = await ok(api.post("/templates/city/preview", json={"relation_id": anna["id"]}))
+    assert shown["subject"] == "Hello Anna"
+    assert "News from Utrecht" in shown["html"] and "News from Utrecht" in shown["text"]
+
+    lacking = await api.post("/templates/city/preview", json={"relation_id": bert["id"]})
+    assert lacking.status_code == 422
+    assert lacking.json()["detail"][0]["msg"] == (
+        "template 'city' (html), line 2: undefined variable: no field 'city'"
+    )
+    missing = await api.post("/templates/city/preview", json={"relation_id": 999})
+    assert missing.status_code == 404
+
+
+@sqlite_only
+async def test_a_runaway_template_preview_is_stopped(api: httpx.AsyncClient) -> None:
+    body = {"key": "bomb", "subject": "x", "html": "{{ [[0]*1000000]*1000000 }}"}
+    await ok(api.post("/templates", json=body), 201)
+    anna = await ok(api.post("/relations", json={"first_name": "Anna"}), 201)
+    response = await api.post("/templates/bomb/preview", json={"relation_id": anna["id"]})
+    assert response.status_code == 422
+    assert "rendering took longer than" in response.json()["detail"][0]["msg"]
+
+
+@sqlite_only
+async def test_saving_a_template_with_an_unknown_filter_names_the_line(
+    api: httpx.AsyncClient,
+) -> None:
+    body = {"key": "typo", "subject": "x", "html": "<p>\n{{ relation.first_name | uper }}</p>"}
+    response = await api.post("/templates", json=body)
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "html"]
+    assert problem["msg"] == "line 2: No filter named 'uper'."
