@@ -61,6 +61,7 @@ def create_app(
     errors.install(app)
     for router in routers(with_mail_sink=mail_sink_dir is not None):
         check_scopes(router)
+        errors.document(router)
         app.include_router(router)
     # Outermost first: a foreign Host is refused before anything reads the body.
     app.add_middleware(limits.BodyLimit, max_bytes=max_body_bytes)

@@ -8,14 +8,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, IntegrityError
 from temporalio.service import RPCError
 
+from api.schemas.common import ErrorDetail
 from store.errors import Conflict, Invalid, NotFound
+
+_ERRORS = {
+    404: "Not found: the detail names what (relation, journey, step, ...)",
+    409: "Conflicts with the current state, e.g. an active journey cannot be edited",
+    413: "The request body is larger than the limit",
+}
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def document(router: APIRouter) -> None:
+    """List in the OpenAPI schema the errors each operation can answer, so a client
+    (and the schema fuzzing in the tests) knows them: 404 where a path names something,
+    409 where the state may forbid a change, 413 where a body is sent."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        methods = route.methods or set()
+        wanted = []
+        if "{" in route.path:
+            wanted.append(404)
+        if methods & _MUTATING:
+            wanted += [409, 413]
+        for status in wanted:
+            route.responses.setdefault(
+                status, {"description": _ERRORS[status], "model": ErrorDetail}
+            )
 
 
 def install(app: FastAPI) -> None:
