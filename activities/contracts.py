@@ -26,6 +26,7 @@ TASK_QUEUE = "reisplan-trips"
 # Workflow types.
 TRIP_WORKFLOW = "Trip"
 SYNC_CLOSED_TRIPS_WORKFLOW = "SyncClosedTrips"
+RESEND_EMAIL_WORKFLOW = "ResendEmail"
 
 # Activity types. Names are part of every recorded history: never rename one.
 RECORD_PASSAGES = "record_passages"
@@ -33,6 +34,7 @@ CHECK_CONDITION = "check_condition"
 SEND_EMAIL = "send_email"
 FINISH_TRIP = "finish_trip"
 SYNC_CLOSED_TRIPS = "sync_closed_trips"
+RESEND_EMAIL = "resend_email"
 # Used only by trips started before bookkeeping was folded into the steps' activities
 # (workflows/legacy.py); remove with it.
 RECORD_STEP = "record_step"
@@ -130,6 +132,12 @@ class CheckConditionResult(_Contract):
     result: bool
     reason: str
     relation_exists: bool = True
+
+
+class ResendEmailInput(_Contract):
+    """An uncertain send to make again, by its ledger key (`{trip_id}/{step_id}`)."""
+
+    send_key: str
 
 
 class SendEmailInput(_Contract):

@@ -25,7 +25,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import (
+    RESEND_EMAIL,
     SEND_EMAIL,
+    ResendEmailInput,
     SendEmailInput,
     SendEmailResult,
 )
@@ -149,6 +151,34 @@ class SendActivities:
         await asyncio.to_thread(self._end, data, result)
         return result
 
+    @activity.defn(name=RESEND_EMAIL)
+    async def resend_email(self, data: ResendEmailInput) -> SendEmailResult:
+        """An uncertain send made again on an operator's request: the same ledger row and
+        Message-ID, built from the relation and template as they are now. The row goes
+        back to `claimed` first, so from there on it is an ordinary send: an attempt cut
+        off again makes it `uncertain` again, never two sends at once."""
+        key = data.send_key
+        await asyncio.to_thread(ledger.reopen, self._engine, key)
+        entry = await self._get(key)
+        settled = await self._settled(entry)
+        if settled is not None:
+            return settled  # already settled (sent, or dismissed meanwhile)
+        facts = await asyncio.to_thread(self._resend_facts, entry)
+        prepared = await asyncio.to_thread(
+            self._build, entry.template, entry.message_id, entry.trip_id, facts
+        )
+        if isinstance(prepared, _Decision):
+            return await self._settle(key, prepared.status, prepared.detail, (SendStatus.claimed,))
+        return await self._transmit(key, prepared)
+
+    def _resend_facts(self, entry: ledger.LedgerEntry) -> _Facts:
+        with session_scope(self._engine) as session:
+            relation = load_relation(session, entry.relation_id)
+            template = session.exec(
+                select(Template).where(col(Template.key) == entry.template)
+            ).first()
+            return _Facts(relation, template, trip_running=True)
+
     async def _send(
         self, data: SendEmailInput, key: str, entry: ledger.LedgerEntry, facts: _Facts
     ) -> SendEmailResult:
@@ -179,10 +209,15 @@ class SendActivities:
     ) -> _Prepared | _Decision:
         """Everything that can be decided without SMTP, from the data as it was read at the
         claim (this attempt's, so a retry sees the data as it is then)."""
-        relation, template = facts.relation, facts.template
         if not facts.trip_running:
             # Claimed by an attempt while the trip ran, and cancelled since.
             return _Decision(SendStatus.skipped, TRIP_ENDED)
+        return self._build(data.template, message_id, data.passage.trip_id, facts)
+
+    def _build(
+        self, template_key: str, message_id: str, trip_id: str, facts: _Facts
+    ) -> _Prepared | _Decision:
+        relation, template = facts.relation, facts.template
         if relation is None:
             return _Decision(SendStatus.skipped, RELATION_ERASED)
         if not relation.email:
@@ -190,7 +225,7 @@ class SendActivities:
         if not relation.opt_in_email:
             return _Decision(SendStatus.skipped, NO_CONSENT)
         if template is None:
-            return _Decision(SendStatus.failed, f"template '{data.template}' does not exist")
+            return _Decision(SendStatus.failed, f"template '{template_key}' does not exist")
         try:
             to = recipient(relation.email, relation.display_name)
         except InvalidAddress:
@@ -204,7 +239,7 @@ class SendActivities:
             to=to,
             mail=mail,
             message_id=message_id,
-            trip_id=data.passage.trip_id,
+            trip_id=trip_id,
         )
         return _Prepared(recipient=to.addr_spec, payload=message.as_bytes())
 

@@ -29,6 +29,7 @@ class SendStatus(StrEnum):
     skipped = "skipped"  # no consent, no address, or relation erased
     failed = "failed"  # could not be built or gave up after retries; the trip goes on
     uncertain = "uncertain"  # an attempt died mid-transaction: never resent, to avoid a double
+    dismissed = "dismissed"  # an uncertain send an operator chose not to resend
 
 
 FINAL_SENDS = frozenset(
@@ -38,6 +39,7 @@ FINAL_SENDS = frozenset(
         SendStatus.skipped,
         SendStatus.failed,
         SendStatus.uncertain,
+        SendStatus.dismissed,
     }
 )
 

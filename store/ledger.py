@@ -34,6 +34,9 @@ class NotClaimable(Exception):
 @dataclass(frozen=True)
 class LedgerEntry:
     key: str
+    trip_id: str
+    relation_id: int
+    template: str
     status: str
     detail: str
     message_id: str
@@ -54,6 +57,9 @@ def message_id_for(key: str, domain: str) -> str:
 def _entry(row: Send) -> LedgerEntry:
     return LedgerEntry(
         key=row.key,
+        trip_id=row.trip_id,
+        relation_id=row.relation_id,
+        template=row.template,
         status=row.status,
         detail=row.detail,
         message_id=row.message_id,
@@ -123,6 +129,23 @@ def claim(
 def start_transmitting(engine: Engine, key: str) -> bool:
     """claimed -> transmitting; False when another attempt got there first."""
     return _move(engine, key, (SendStatus.claimed,), SendStatus.transmitting, count_attempt=True)
+
+
+def reopen(engine: Engine, key: str) -> bool:
+    """uncertain -> claimed: an operator asked for the send to be made again (with the
+    same Message-ID, so a receiver that has the first copy can drop the second)."""
+    return _move(engine, key, (SendStatus.uncertain,), SendStatus.claimed)
+
+
+def dismiss(engine: Engine, key: str) -> bool:
+    """uncertain -> dismissed: an operator chose not to resend it."""
+    return _move(
+        engine,
+        key,
+        (SendStatus.uncertain,),
+        SendStatus.dismissed,
+        detail="dismissed by an operator",
+    )
 
 
 def release(engine: Engine, key: str) -> bool:

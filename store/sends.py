@@ -15,9 +15,10 @@ from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from domain.statuses import SendStatus, TripStatus
+from store.errors import NotFound
 from store.models import Send, Trip
 
-SEND_OUTCOMES = ("sent", "bounced", "skipped", "failed", "uncertain", "in_progress")
+SEND_OUTCOMES = ("sent", "bounced", "skipped", "failed", "uncertain", "dismissed", "in_progress")
 _OPEN = (SendStatus.claimed, SendStatus.transmitting)
 
 
@@ -47,6 +48,13 @@ def total(per_step: Iterable[Counter[str]]) -> Counter[str]:
     for counts in per_step:
         summed.update(counts)
     return summed
+
+
+def get(session: Session, send_id: int) -> Send:
+    row = session.get(Send, send_id)
+    if row is None:
+        raise NotFound("send", send_id)
+    return row
 
 
 def list_page(

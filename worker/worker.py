@@ -19,6 +19,7 @@ from activities.send import SendActivities
 from activities.trip_log import TripLogActivities
 from activities.trip_sync import TripSyncActivities
 from worker.settings import Settings
+from workflows.resend import ResendEmailWorkflow
 from workflows.trip import TripWorkflow
 from workflows.trip_sync import SyncClosedTripsWorkflow
 
@@ -65,7 +66,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TripWorkflow, SyncClosedTripsWorkflow],
+        workflows=[TripWorkflow, SyncClosedTripsWorkflow, ResendEmailWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
         activities=[
             trip_log.record_passages,
@@ -73,6 +74,7 @@ def build_worker(
             trip_log.record_step,  # for trips started before bookkeeping was folded
             crm.check_condition,
             send.send_email,
+            send.resend_email,
             TripSyncActivities(engine, client).sync_closed_trips,
         ],
         # Sync activities (database writes) run here; async ones (SMTP) on the event loop.

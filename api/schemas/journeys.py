@@ -85,6 +85,7 @@ class SendCounts(Output):
         description="The attempt died during the SMTP transaction: maybe delivered, never "
         "resent by itself; listed by GET /sends?status=uncertain",
     )
+    dismissed: int = Field(default=0, description="Uncertain sends an operator chose not to resend")
     in_progress: int = 0
 
 

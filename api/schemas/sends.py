@@ -23,6 +23,14 @@ class SendPublic(Output):
     updated_at: datetime
 
 
+class ResendPublic(Output):
+    send: SendPublic
+    workflow_id: str = Field(
+        description="The Temporal workflow making the send again; the send's status "
+        "becomes sent (or bounced, or uncertain again) when it is done"
+    )
+
+
 class SendsPublic(Output):
     data: list[SendPublic]
     count: int

@@ -3,10 +3,20 @@ have arrived are listed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from temporalio.worker import Worker
 
-from tests.api.support import active_journey, enroll, ok, relation, template, trip_status
+from tests.api.support import (
+    active_journey,
+    enroll,
+    eventually,
+    ok,
+    relation,
+    template,
+    trip_status,
+)
 from tests.support.smtp import SmtpSink
 
 
@@ -32,7 +42,7 @@ async def test_stats_and_the_ledger_say_what_became_of_each_mail(
 
     stats = await ok(api.get(f"/journeys/{journey['id']}/stats"))
     expected = {"sent": 1, "bounced": 1, "skipped": 1, "failed": 0, "uncertain": 1}
-    assert stats["steps"][0]["sends"] == {**expected, "in_progress": 0}
+    assert stats["steps"][0]["sends"] == {**expected, "dismissed": 0, "in_progress": 0}
     assert stats["sends"] == stats["steps"][0]["sends"]
 
     uncertain = await ok(api.get("/sends", params={"status": "uncertain"}))
@@ -49,3 +59,49 @@ async def test_stats_and_the_ledger_say_what_became_of_each_mail(
         "skipped",
         "uncertain",
     ]
+
+
+async def test_an_operator_resends_or_dismisses_an_uncertain_send(
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
+) -> None:
+    await template(api)
+    journey = await active_journey(
+        api,
+        {"name": "Welcome", "steps": [{"id": "hi", "type": "send_email", "template": "welcome"}]},
+    )
+    smtp_sink.handler.hang_up.update({"cut@example.org", "torn@example.org"})
+    for address in ("cut@example.org", "torn@example.org"):
+        person = await relation(api, email=address)
+        await trip_status(api, (await enroll(api, journey["id"], person["id"]))["id"], "completed")
+    listed = await ok(api.get("/sends", params={"status": "uncertain"}))
+    by_address = {
+        (await ok(api.get(f"/relations/{s['relation_id']}")))["email"]: s for s in listed["data"]
+    }
+    cut, torn = by_address["cut@example.org"], by_address["torn@example.org"]
+
+    # The relay works again; the operator asks for the first one to go out again.
+    smtp_sink.handler.hang_up.clear()
+    started = await ok(api.post(f"/sends/{cut['id']}/resend"), 202)
+    assert started["workflow_id"].startswith("resend:")
+    again = await api.post(f"/sends/{cut['id']}/resend")
+    assert again.status_code == 409, "one resend per uncertain send"
+
+    async def settled() -> dict[str, Any]:
+        found: dict[str, Any] = await ok(api.get(f"/sends/{cut['id']}"))
+        return found
+
+    done = await eventually(settled, lambda s: s["status"] == "sent", what="the resend")
+    copies = smtp_sink.handler.to("cut@example.org")
+    assert len(copies) == 2, "the cut-off copy arrived, and the resend"
+    assert {c["Message-ID"] for c in copies} == {cut["message_id"]} == {done["message_id"]}
+
+    dismissed = await ok(api.post(f"/sends/{torn['id']}/dismiss"))
+    assert dismissed["status"] == "dismissed"
+    assert (await api.post(f"/sends/{torn['id']}/resend")).status_code == 409
+    assert len(smtp_sink.handler.to("torn@example.org")) == 1
+    stats = await ok(api.get(f"/journeys/{journey['id']}/stats"))
+    assert (stats["sends"]["sent"], stats["sends"]["dismissed"], stats["sends"]["uncertain"]) == (
+        1,
+        1,
+        0,
+    )
