@@ -174,3 +174,4 @@ class SyncClosedTripsInput(_Contract):
 class SyncClosedTripsResult(_Contract):
     examined: int
     closed: int
+    stuck: int = 0  # running trips whose workflow task keeps failing

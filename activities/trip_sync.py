@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey
 
 from activities.contracts import (
     SYNC_CLOSED_TRIPS,
@@ -22,7 +23,7 @@ from activities.contracts import (
     SyncClosedTripsResult,
     TripStatus,
 )
-from store import paths
+from store import paths, problems
 from store.db import session_scope
 
 # Terminated is an operator stopping the trip: for support staff that is a cancel.
@@ -39,6 +40,15 @@ def closed_elsewhere_query(since: datetime) -> str:
     )
     stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"WorkflowType = '{TRIP_WORKFLOW}' AND ({statuses}) AND CloseTime > '{stamp}'"
+
+
+# Temporal sets this on a workflow whose task failed several times in a row (how many:
+# the server's system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute).
+REPORTED_PROBLEMS = SearchAttributeKey.for_keyword_list("TemporalReportedProblems")
+STUCK_QUERY = (
+    f"WorkflowType = '{TRIP_WORKFLOW}' AND ExecutionStatus = 'Running' "
+    "AND TemporalReportedProblems IS NOT NULL"
+)
 
 
 class TripSyncActivities:
@@ -61,7 +71,18 @@ class TripSyncActivities:
                 activity.logger.info("trip %s closed in Temporal as %s", execution.id, status)
             if examined % 100 == 0:
                 activity.heartbeat(examined)
-        return SyncClosedTripsResult(examined=examined, closed=closed)
+        problems: dict[str, str] = {}
+        async for execution in self._client.list_workflows(STUCK_QUERY):
+            reported = execution.typed_search_attributes.get(REPORTED_PROBLEMS) or []
+            problems[execution.id] = "workflow task failing: " + ", ".join(reported)
+        stuck = await asyncio.to_thread(self._mark, problems)
+        if stuck:
+            activity.logger.warning("%d trips cannot move (see their `problem`)", stuck)
+        return SyncClosedTripsResult(examined=examined, closed=closed, stuck=stuck)
+
+    def _mark(self, found: dict[str, str]) -> int:
+        with session_scope(self._engine) as session:
+            return problems.mark(session, found)
 
     def _close(self, trip_id: str, status: TripStatus, ended_at: datetime) -> bool:
         with session_scope(self._engine) as session:

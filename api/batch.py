@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from temporalio.api.batch.v1 import BatchOperationCancellation
+from temporalio.api.batch.v1 import BatchOperationCancellation, BatchOperationTermination
 from temporalio.api.workflowservice.v1 import StartBatchOperationRequest
 from temporalio.client import Client
 
@@ -17,6 +17,23 @@ def running_trips_query(journey_id: int) -> str:
         f"WorkflowType = '{TRIP_WORKFLOW}' AND JourneyId = '{journey_id}' "
         "AND ExecutionStatus = 'Running'"
     )
+
+
+async def terminate_stuck_trips(client: Client, journey_id: int, reason: str) -> str:
+    """Terminate the trips whose workflow task keeps failing: they cannot run their own
+    cancellation, so a cancel alone would leave them running for ever."""
+    job_id = str(uuid.uuid4())
+    await client.workflow_service.start_batch_operation(
+        StartBatchOperationRequest(
+            namespace=client.namespace,
+            job_id=job_id,
+            visibility_query=running_trips_query(journey_id)
+            + " AND TemporalReportedProblems IS NOT NULL",
+            reason=reason,
+            termination_operation=BatchOperationTermination(),
+        )
+    )
+    return job_id
 
 
 async def cancel_running_trips(client: Client, journey_id: int, reason: str) -> str:

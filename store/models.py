@@ -112,6 +112,10 @@ class Trip(SQLModel, table=True):
     waiting_until: datetime | None = _ts(nullable=True)
     started_at: datetime = _ts(nullable=False, default=utcnow)
     ended_at: datetime | None = _ts(nullable=True)
+    # Set while Temporal reports that this trip's workflow task keeps failing (a bug, or
+    # a definition frozen before a bound existed): the trip cannot move until it is fixed
+    # or cancelled. Kept up to date by the trip-sync schedule.
+    problem: str | None = Field(default=None, max_length=300)
 
 
 class Passage(SQLModel, table=True):

@@ -174,6 +174,13 @@ def counts(session: Session, journey_id: int, definition: JourneyDefinition) -> 
     ).all()
     totals = {status.value: 0 for status in TripStatus}
     totals.update({status: int(n) for status, n in status_rows})
+    totals["stuck"] = int(
+        session.exec(
+            select(func.count())
+            .select_from(Trip)
+            .where(col(Trip.journey_id) == journey_id, running, col(Trip.problem).is_not(None))
+        ).one()
+    )
     return JourneyCounts(
         steps=[
             StepCount(

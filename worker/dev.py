@@ -105,6 +105,10 @@ class DevPlan:
             "--sqlite-pragma",
             "synchronous=normal",
             "--ui-disable-news-fetch",
+            # Flag a trip whose workflow task failed twice in a row (TemporalReportedProblems),
+            # so the trip-sync schedule can show it as stuck and a cancel can end it.
+            "--dynamic-config-value",
+            "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2",
             # "warn" prints a burst of harmless poller warnings at every shutdown.
             "--log-level",
             "error",

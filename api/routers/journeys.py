@@ -10,7 +10,7 @@ from sqlmodel import Session
 from temporalio.service import RPCError
 
 from activities.admission import admit
-from api.batch import cancel_running_trips
+from api.batch import cancel_running_trips, terminate_stuck_trips
 from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
 from api.schemas.journeys import (
     DeactivationPublic,
@@ -31,10 +31,10 @@ from api.schemas.journeys import (
 from api.schemas.trips import TripSummary
 from api.security import allow
 from domain.statuses import JourneyStatus
-from store import journeys, sends, trips
+from store import journeys, problems, sends, trips
 from store.errors import Conflict, NotFound
 from store.keys import Scope
-from store.models import Journey
+from store.models import Journey, utcnow
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
@@ -121,9 +121,10 @@ async def deactivate_journey(
     job_id: str | None = None
     if mode == "cancel" and running:
         try:
-            job_id = await cancel_running_trips(
-                temporal, journey_id, reason=f"journey {journey_id} deactivated (mode=cancel)"
-            )
+            reason = f"journey {journey_id} deactivated (mode=cancel)"
+            job_id = await cancel_running_trips(temporal, journey_id, reason=reason)
+            await terminate_stuck_trips(temporal, journey_id, reason=reason)
+            await run_in_threadpool(_close_stuck, engine, journey_id)
         except RPCError as error:
             raise HTTPException(
                 status_code=503,
@@ -136,6 +137,12 @@ async def deactivate_journey(
         running_trips=running,
         batch_job_id=job_id,
     )
+
+
+def _close_stuck(engine: Engine, journey_id: int) -> None:
+    with Session(engine) as session:
+        problems.cancel_stuck(session, journey_id, utcnow())
+        session.commit()
 
 
 def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, int]:

@@ -91,6 +91,7 @@ class SendCounts(Output):
 
 class TripTotals(Output):
     running: int
+    stuck: int = Field(default=0, description="Running trips that cannot move (see `problem`)")
     completed: int
     cancelled: int
     failed: int

@@ -21,6 +21,11 @@ class TripSummary(Output):
     waiting_until: datetime | None
     started_at: datetime
     ended_at: datetime | None
+    problem: str | None = Field(
+        default=None,
+        description="Set while Temporal reports this trip's workflow task failing: it "
+        "cannot move on; deactivating its journey with mode=cancel ends it",
+    )
 
 
 class Passage(Output):

@@ -226,7 +226,13 @@ async def test_stats_and_the_relations_waiting_at_a_step(api: httpx.AsyncClient)
         ("hold", "wait", 3, 0),
         ("welcome", "send_email", 0, 0),
     ]
-    assert stats["totals"] == {"running": 3, "completed": 0, "cancelled": 0, "failed": 0}
+    assert stats["totals"] == {
+        "running": 3,
+        "stuck": 0,
+        "completed": 0,
+        "cancelled": 0,
+        "failed": 0,
+    }
 
     waiting = await ok(api.get(f"{url}/steps/hold/relations"))
     assert waiting["count"] == 3

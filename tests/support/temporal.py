@@ -50,6 +50,8 @@ async def start_dev_server() -> WorkflowEnvironment:
         dev_server_extra_args=[
             "--dynamic-config-value",
             "frontend.MaxConcurrentBatchOperationPerNamespace=5",
+            "--dynamic-config-value",
+            "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=1",
         ],
         ui=False,
     )

@@ -1,0 +1,52 @@
+"""Trips that cannot move: Temporal reports their workflow task failing again and again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from domain.statuses import Outcome, TripStatus
+from store import paths
+from store.models import Trip
+
+
+def mark(session: Session, problems: Mapping[str, str]) -> int:
+    """Make `problem` say what Temporal reports for exactly these running trips (trip id
+    -> text); a trip no longer reported (fixed by a deploy) is cleared. Returns how many
+    are stuck now."""
+    flagged = set(session.exec(select(Trip.id).where(col(Trip.problem).is_not(None))).all())
+    for trip_id in flagged - set(problems):
+        session.exec(update(Trip).where(col(Trip.id) == trip_id).values(problem=None))
+    for trip_id, text in problems.items():
+        session.exec(
+            update(Trip)
+            .where(col(Trip.id) == trip_id, col(Trip.status) == TripStatus.running)
+            .values(problem=text[:300])
+        )
+    return len(problems)
+
+
+def cancel_stuck(session: Session, journey_id: int, ended_at: datetime) -> list[str]:
+    """Close a journey's stuck trips as cancelled (their workflows are being terminated:
+    a workflow whose task fails cannot run its own cancellation)."""
+    stuck = list(
+        session.exec(
+            select(Trip.id).where(
+                col(Trip.journey_id) == journey_id,
+                col(Trip.status) == TripStatus.running,
+                col(Trip.problem).is_not(None),
+            )
+        ).all()
+    )
+    for trip_id in stuck:
+        paths.close_if_running(
+            session,
+            trip_id=trip_id,
+            status=TripStatus.cancelled,
+            ended_at=ended_at,
+            outcome=Outcome.cancelled,
+        )
+    return stuck
