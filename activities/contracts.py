@@ -134,6 +134,11 @@ class CheckConditionResult(_Contract):
     relation_exists: bool = True
 
 
+def resend_workflow_id(send_key: str, attempts: int) -> str:
+    """One resend per uncertain episode: the ledger's attempt count changes with each."""
+    return f"resend:{send_key}:{attempts}"
+
+
 class ResendEmailInput(_Contract):
     """An uncertain send to make again, by its ledger key (`{trip_id}/{step_id}`)."""
 
@@ -175,3 +180,4 @@ class SyncClosedTripsResult(_Contract):
     examined: int
     closed: int
     stuck: int = 0  # running trips whose workflow task keeps failing
+    resent: int = 0  # uncertain sends started again (REISPLAN_UNCERTAIN_SENDS=resend)

@@ -14,16 +14,21 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.contracts import (
+    RESEND_EMAIL_WORKFLOW,
     SYNC_CLOSED_TRIPS,
+    TASK_QUEUE,
     TRIP_WORKFLOW,
+    ResendEmailInput,
     SyncClosedTripsInput,
     SyncClosedTripsResult,
     TripStatus,
+    resend_workflow_id,
 )
-from store import paths, problems
+from store import paths, problems, sends
 from store.db import session_scope
 
 # Terminated is an operator stopping the trip: for support staff that is a cancel.
@@ -52,9 +57,18 @@ STUCK_QUERY = (
 
 
 class TripSyncActivities:
-    def __init__(self, engine: Engine, client: Client) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: Client,
+        *,
+        resend_uncertain: bool = False,
+        task_queue: str = TASK_QUEUE,
+    ) -> None:
         self._engine = engine
         self._client = client
+        self._resend_uncertain = resend_uncertain
+        self._task_queue = task_queue
 
     @activity.defn(name=SYNC_CLOSED_TRIPS)
     async def sync_closed_trips(self, data: SyncClosedTripsInput) -> SyncClosedTripsResult:
@@ -78,7 +92,32 @@ class TripSyncActivities:
         stuck = await asyncio.to_thread(self._mark, problems)
         if stuck:
             activity.logger.warning("%d trips cannot move (see their `problem`)", stuck)
-        return SyncClosedTripsResult(examined=examined, closed=closed, stuck=stuck)
+        resent = await self._resend() if self._resend_uncertain else 0
+        return SyncClosedTripsResult(examined=examined, closed=closed, stuck=stuck, resent=resent)
+
+    async def _resend(self) -> int:
+        """REISPLAN_UNCERTAIN_SENDS=resend: each uncertain send once more, through the
+        same workflow an operator's POST /sends/{id}/resend starts (and the same id, so
+        the two never both run for one uncertain episode)."""
+        started = 0
+        for key, attempts in await asyncio.to_thread(self._uncertain):
+            try:
+                await self._client.start_workflow(
+                    RESEND_EMAIL_WORKFLOW,
+                    ResendEmailInput(send_key=key),
+                    id=resend_workflow_id(key, attempts),
+                    task_queue=self._task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    static_summary=f"resend of {key} (REISPLAN_UNCERTAIN_SENDS=resend)",
+                )
+            except WorkflowAlreadyStartedError:
+                continue
+            started += 1
+        return started
+
+    def _uncertain(self) -> list[tuple[str, int]]:
+        with session_scope(self._engine) as session:
+            return sends.uncertain_keys(session)
 
     def _mark(self, found: dict[str, str]) -> int:
         with session_scope(self._engine) as session:

@@ -57,6 +57,16 @@ def get(session: Session, send_id: int) -> Send:
     return row
 
 
+def uncertain_keys(session: Session, limit: int = 1000) -> list[tuple[str, int]]:
+    rows = session.exec(
+        select(Send.key, Send.attempts)
+        .where(col(Send.status) == SendStatus.uncertain)
+        .order_by(col(Send.id))
+        .limit(limit)
+    ).all()
+    return [(key, int(attempts)) for key, attempts in rows]
+
+
 def list_page(
     session: Session,
     *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     mail_domain: str = Field(
         default="reisplan.localhost", description="Right-hand side of generated Message-IDs"
     )
+
+    # What becomes of a send a crash left `uncertain` (maybe delivered): `keep` lists it
+    # for an operator (GET /sends?status=uncertain, then resend or dismiss); `resend`
+    # sends it again, same Message-ID, at the next trip-sync run (every 5 minutes).
+    uncertain_sends: Literal["keep", "resend"] = "keep"
 
     # Templates render in child processes that are stopped past these limits.
     render_processes: int = Field(default=2, ge=1, le=32)

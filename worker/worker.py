@@ -75,7 +75,12 @@ def build_worker(
             crm.check_condition,
             send.send_email,
             send.resend_email,
-            TripSyncActivities(engine, client).sync_closed_trips,
+            TripSyncActivities(
+                engine,
+                client,
+                resend_uncertain=settings.uncertain_sends == "resend",
+                task_queue=settings.task_queue,
+            ).sync_closed_trips,
         ],
         # Sync activities (database writes) run here; async ones (SMTP) on the event loop.
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),

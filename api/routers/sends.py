@@ -11,7 +11,7 @@ from sqlmodel import Session
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.contracts import RESEND_EMAIL_WORKFLOW, ResendEmailInput
+from activities.contracts import RESEND_EMAIL_WORKFLOW, ResendEmailInput, resend_workflow_id
 from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
 from api.schemas.sends import ResendPublic, SendPublic, SendsPublic
 from api.security import allow
@@ -65,7 +65,7 @@ async def resend(
 ) -> ResendPublic:
     row = await run_in_threadpool(_uncertain, engine, send_id)
     # One resend per uncertain episode: a repeated request finds the workflow started.
-    workflow_id = f"resend:{row.key}:{row.attempts}"
+    workflow_id = resend_workflow_id(row.key, row.attempts)
     try:
         await temporal.start_workflow(
             RESEND_EMAIL_WORKFLOW,

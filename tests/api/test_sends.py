@@ -6,8 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import Engine
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.contracts import SyncClosedTripsInput
+from activities.trip_sync import TripSyncActivities
 from tests.api.support import (
     active_journey,
     enroll,
@@ -105,3 +109,44 @@ async def test_an_operator_resends_or_dismisses_an_uncertain_send(
         1,
         0,
     )
+
+
+async def test_the_resend_setting_sends_uncertain_mail_again_at_the_next_sync(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+    dev_env: WorkflowEnvironment,
+    api_engine: Engine,
+    task_queue: str,
+) -> None:
+    await template(api)
+    journey = await active_journey(
+        api,
+        {"name": "Welcome", "steps": [{"id": "hi", "type": "send_email", "template": "welcome"}]},
+    )
+    smtp_sink.handler.hang_up.add("cut@example.org")
+    person = await relation(api, email="cut@example.org")
+    await trip_status(api, (await enroll(api, journey["id"], person["id"]))["id"], "completed")
+    [cut] = (await ok(api.get("/sends", params={"status": "uncertain"})))["data"]
+    smtp_sink.handler.hang_up.clear()
+
+    def sync(resend: bool) -> TripSyncActivities:
+        return TripSyncActivities(
+            api_engine, dev_env.client, resend_uncertain=resend, task_queue=task_queue
+        )
+
+    keep = await ActivityEnvironment().run(sync(False).sync_closed_trips, SyncClosedTripsInput())
+    assert keep.resent == 0  # the default: listed, left to an operator
+    assert (await ok(api.get(f"/sends/{cut['id']}")))["status"] == "uncertain"
+
+    first = await ActivityEnvironment().run(sync(True).sync_closed_trips, SyncClosedTripsInput())
+    assert first.resent == 1
+
+    async def settled() -> dict[str, Any]:
+        found: dict[str, Any] = await ok(api.get(f"/sends/{cut['id']}"))
+        return found
+
+    await eventually(settled, lambda s: s["status"] == "sent", what="the automatic resend")
+    again = await ActivityEnvironment().run(sync(True).sync_closed_trips, SyncClosedTripsInput())
+    assert again.resent == 0, "a sent mail is not resent again"
+    assert len(smtp_sink.handler.to("cut@example.org")) == 2
