@@ -7,18 +7,26 @@ In the worker's own process that froze every trip (one GIL) and grew it to OOM. 
 render runs in a child process that holds an address-space limit; one that overruns its
 time is killed and replaced (pebble), and the send fails with a reason while the rest
 of the worker never notices.
+
+Templates whose cost is provably linear in their input (`activities/mail/bounded.py`:
+no loops, calls, arithmetic or size-taking filters) render in the calling process
+instead: they cannot run away, and skip the round trip to a child.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import resource
+import threading
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pebble import ProcessExpired, ProcessPool
 
+from activities.mail.bounded import is_bounded
 from activities.mail.render import RenderedMail, Renderer, RenderError, TemplateSource
 
 DEFAULT_TIMEOUT = 5.0
@@ -47,6 +55,16 @@ def _render(source: TemplateSource, context: Mapping[str, Any]) -> RenderedMail:
         raise RenderError(f"template '{source.key}': needs more memory than allowed") from None
 
 
+_PARSER = ImmutableSandboxedEnvironment()
+
+
+def _parses_bounded(part: str) -> bool:
+    try:
+        return is_bounded(_PARSER.parse(part))
+    except TemplateSyntaxError:
+        return False  # the child reports it, with its line
+
+
 class RenderPool:
     """`render` blocks its (thread's) caller until the child answers, fails, or is killed."""
 
@@ -59,6 +77,9 @@ class RenderPool:
     ) -> None:
         self.timeout = timeout
         self.memory_bytes = memory_bytes
+        self._local = Renderer()
+        self._checked: dict[tuple[str, str], bool] = {}
+        self._lock = threading.Lock()
         # spawn, not fork: forking a process that runs Temporal's threads can copy a lock
         # some thread holds, and the child would wait on it for ever.
         self._pool = ProcessPool(
@@ -73,6 +94,25 @@ class RenderPool:
             self._pool.schedule(_ready)
 
     def render(self, source: TemplateSource, context: Mapping[str, Any]) -> RenderedMail:
+        if self._bounded(source):
+            return self._local.render(source, context)
+        return self._in_child(source, context)
+
+    def _bounded(self, source: TemplateSource) -> bool:
+        cache_key = (source.key, source.version)
+        with self._lock:
+            known = self._checked.get(cache_key)
+        if known is None:
+            known = all(
+                _parses_bounded(part) for part in (source.subject, source.html, source.text or "")
+            )
+            with self._lock:
+                self._checked[cache_key] = known
+                if len(self._checked) > 1024:
+                    self._checked.pop(next(iter(self._checked)))
+        return known
+
+    def _in_child(self, source: TemplateSource, context: Mapping[str, Any]) -> RenderedMail:
         future = self._pool.schedule(_render, args=(source, dict(context)), timeout=self.timeout)
         try:
             result: RenderedMail = future.result()
