@@ -131,6 +131,25 @@ def close_if_running(
     return bool(result.rowcount)
 
 
+def cancel_running(
+    session: Session, *where: Any, outcome: Outcome, ended_at: datetime
+) -> list[str]:
+    """Close every running trip matching `where` as cancelled, its current passage saying
+    why (`outcome`); returns their ids, for the caller to cancel the workflows too."""
+    running = list(
+        session.exec(select(Trip.id).where(col(Trip.status) == TripStatus.running, *where)).all()
+    )
+    for trip_id in running:
+        close_if_running(
+            session,
+            trip_id=trip_id,
+            status=TripStatus.cancelled,
+            ended_at=ended_at,
+            outcome=outcome,
+        )
+    return running
+
+
 def _close_open_passage(
     session: Session, trip_id: str, status: str, outcome: Outcome | None = None
 ) -> None:

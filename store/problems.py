@@ -32,21 +32,10 @@ def mark(session: Session, problems: Mapping[str, str]) -> int:
 def cancel_stuck(session: Session, journey_id: int, ended_at: datetime) -> list[str]:
     """Close a journey's stuck trips as cancelled (their workflows are being terminated:
     a workflow whose task fails cannot run its own cancellation)."""
-    stuck = list(
-        session.exec(
-            select(Trip.id).where(
-                col(Trip.journey_id) == journey_id,
-                col(Trip.status) == TripStatus.running,
-                col(Trip.problem).is_not(None),
-            )
-        ).all()
+    return paths.cancel_running(
+        session,
+        col(Trip.journey_id) == journey_id,
+        col(Trip.problem).is_not(None),
+        outcome=Outcome.cancelled,
+        ended_at=ended_at,
     )
-    for trip_id in stuck:
-        paths.close_if_running(
-            session,
-            trip_id=trip_id,
-            status=TripStatus.cancelled,
-            ended_at=ended_at,
-            outcome=Outcome.cancelled,
-        )
-    return stuck

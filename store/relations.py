@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
-from domain.statuses import Outcome, TripStatus
+from domain.statuses import Outcome
 from store import paths
 from store.errors import NotFound
 from store.models import GroupMember, Relation, Trip, utcnow
@@ -69,21 +69,12 @@ def erase(session: Session, relation_id: int) -> list[str]:
     relation = get(session, relation_id)
     # Explicit, so erasure does not depend on the database enforcing the cascade.
     session.exec(delete(GroupMember).where(col(GroupMember.relation_id) == relation_id))
-    running = list(
-        session.exec(
-            select(Trip.id).where(
-                col(Trip.relation_id) == relation_id, col(Trip.status) == TripStatus.running
-            )
-        ).all()
+    running = paths.cancel_running(
+        session,
+        col(Trip.relation_id) == relation_id,
+        outcome=Outcome.relation_erased,
+        ended_at=utcnow(),
     )
-    for trip_id in running:
-        paths.close_if_running(
-            session,
-            trip_id=trip_id,
-            status=TripStatus.cancelled,
-            ended_at=utcnow(),
-            outcome=Outcome.relation_erased,
-        )
     session.delete(relation)
     session.commit()
     return running

@@ -101,6 +101,12 @@ async def active_journey(api: httpx.AsyncClient, spec: dict[str, Any]) -> dict[s
     return activated
 
 
+async def welcome_journey(api: httpx.AsyncClient) -> dict[str, Any]:
+    """The `welcome` template and an active journey that sends it (step `welcome`)."""
+    await template(api)
+    return await active_journey(api, definition())
+
+
 async def enroll(api: httpx.AsyncClient, journey_id: int, relation_id: int) -> dict[str, Any]:
     trip: dict[str, Any] = await ok(
         api.post(f"/journeys/{journey_id}/enrollments", json={"relation_id": relation_id}), 201

@@ -13,13 +13,12 @@ from temporalio.worker import Worker
 from activities.contracts import SyncClosedTripsInput
 from activities.trip_sync import TripSyncActivities
 from tests.api.support import (
-    active_journey,
     enroll,
     eventually,
     ok,
     relation,
-    template,
     trip_status,
+    welcome_journey,
 )
 from tests.support.smtp import SmtpSink
 
@@ -27,11 +26,7 @@ from tests.support.smtp import SmtpSink
 async def test_stats_and_the_ledger_say_what_became_of_each_mail(
     api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
 ) -> None:
-    await template(api)
-    journey = await active_journey(
-        api,
-        {"name": "Welcome", "steps": [{"id": "hi", "type": "send_email", "template": "welcome"}]},
-    )
+    journey = await welcome_journey(api)
     smtp_sink.handler.refuse["gone@example.org"] = "550 5.1.1 no such user"
     smtp_sink.handler.hang_up.add("cut@example.org")
     people = [
@@ -52,7 +47,7 @@ async def test_stats_and_the_ledger_say_what_became_of_each_mail(
     uncertain = await ok(api.get("/sends", params={"status": "uncertain"}))
     assert uncertain["count"] == 1
     [cut] = uncertain["data"]
-    assert cut["relation_id"] == people[3]["id"] and cut["step_id"] == "hi"
+    assert cut["relation_id"] == people[3]["id"] and cut["step_id"] == "welcome"
     # It did arrive here, which is why it is not resent: the operator decides.
     [arrived] = smtp_sink.handler.to("cut@example.org")
     assert arrived["Message-ID"] == cut["message_id"]
@@ -68,11 +63,7 @@ async def test_stats_and_the_ledger_say_what_became_of_each_mail(
 async def test_an_operator_resends_or_dismisses_an_uncertain_send(
     api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
 ) -> None:
-    await template(api)
-    journey = await active_journey(
-        api,
-        {"name": "Welcome", "steps": [{"id": "hi", "type": "send_email", "template": "welcome"}]},
-    )
+    journey = await welcome_journey(api)
     smtp_sink.handler.hang_up.update({"cut@example.org", "torn@example.org"})
     for address in ("cut@example.org", "torn@example.org"):
         person = await relation(api, email=address)
@@ -119,11 +110,7 @@ async def test_the_resend_setting_sends_uncertain_mail_again_at_the_next_sync(
     api_engine: Engine,
     task_queue: str,
 ) -> None:
-    await template(api)
-    journey = await active_journey(
-        api,
-        {"name": "Welcome", "steps": [{"id": "hi", "type": "send_email", "template": "welcome"}]},
-    )
+    journey = await welcome_journey(api)
     smtp_sink.handler.hang_up.add("cut@example.org")
     person = await relation(api, email="cut@example.org")
     await trip_status(api, (await enroll(api, journey["id"], person["id"]))["id"], "completed")

@@ -17,6 +17,7 @@ from tests.api.support import (
     sqlite_only,
     template,
     trip_status,
+    welcome_journey,
 )
 from tests.support.smtp import SmtpSink
 
@@ -35,11 +36,7 @@ BOMBS = {
 async def test_template_bombs_fail_their_send_while_other_trips_go_on(
     api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
 ) -> None:
-    await template(api)
-    normal = await active_journey(
-        api,
-        {"name": "Normal", "steps": [{"id": "hi", "type": "send_email", "template": "welcome"}]},
-    )
+    normal = await welcome_journey(api)
     bomb_trips = {}
     for name, body in BOMBS.items():
         await template(api, key=f"bomb-{name}", html=f"<p>{body}</p>")
