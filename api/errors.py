@@ -20,6 +20,7 @@ from api.schemas.common import ErrorDetail
 from store.errors import Conflict, Invalid, NotFound
 
 _ERRORS = {
+    400: "The Host header names a host the API does not serve (REISPLAN_ALLOWED_HOSTS)",
     404: "Not found: the detail names what (relation, journey, step, ...)",
     409: "Conflicts with the current state, e.g. an active journey cannot be edited",
     413: "The request body is larger than the limit",
@@ -29,21 +30,29 @@ _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def document(router: APIRouter) -> None:
     """List in the OpenAPI schema the errors each operation can answer, so a client
-    (and the schema fuzzing in the tests) knows them: 404 where a path names something,
-    409 where the state may forbid a change, 413 where a body is sent."""
+    (and the schema fuzzing in the tests) knows them: 400 anywhere (a foreign Host), 404
+    where a path names something, 409 where the state may forbid a change, 413 where a
+    body is sent."""
     for route in router.routes:
         if not isinstance(route, APIRoute):
             continue
         methods = route.methods or set()
-        wanted = []
+        wanted = [400]
         if "{" in route.path:
             wanted.append(404)
         if methods & _MUTATING:
             wanted += [409, 413]
         for status in wanted:
-            route.responses.setdefault(
-                status, {"description": _ERRORS[status], "model": ErrorDetail}
-            )
+            route.responses.setdefault(status, _response(status))
+
+
+def _response(status: int) -> dict[str, Any]:
+    if status == 400:  # Starlette's TrustedHostMiddleware answers in plain text
+        return {
+            "description": _ERRORS[status],
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    return {"description": _ERRORS[status], "model": ErrorDetail}
 
 
 def install(app: FastAPI) -> None:

@@ -34,6 +34,7 @@ Trigger = Annotated[ManualTrigger, Field(discriminator="type")]
 
 # Far beyond any real journey; it bounds the work of validating a definition.
 MAX_STEPS = 500
+MAX_TEXT = 1000
 
 Reentry = Literal["never", "after_exit", "always"]
 
@@ -73,6 +74,28 @@ class JourneyDefinition(Model):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown timezone '{value}' (use an IANA name)") from None
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _texts_bounded(cls, data: Any, info: ValidationInfo) -> Any:
+        """Every text in a definition (names, keys, condition fields and values) is at
+        most MAX_TEXT characters: they end up in the Web UI, summaries and paths."""
+        if is_frozen(info):
+            return data
+        pending: list[tuple[Any, str]] = [(data, "")]
+        while pending:
+            value, where = pending.pop()
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                raise PydanticCustomError(
+                    "text_too_long",
+                    "{where}: at most {limit} characters",
+                    {"where": where or "definition", "limit": MAX_TEXT},
+                )
+            if isinstance(value, dict):
+                pending.extend((item, f"{where}.{key}".strip(".")) for key, item in value.items())
+            elif isinstance(value, list):
+                pending.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+        return data
 
     @model_validator(mode="after")
     def _valid_graph(self, info: ValidationInfo) -> JourneyDefinition:

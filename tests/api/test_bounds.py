@@ -117,3 +117,24 @@ async def test_custom_fields_and_templates_are_bounded(api: httpx.AsyncClient) -
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["body", "html"]
     assert (await api.get("/relations", params={"limit": 201})).status_code == 422
+
+
+@sqlite_only
+async def test_every_text_in_a_definition_is_bounded(api: httpx.AsyncClient) -> None:
+    definition = {
+        "name": "Long",
+        "steps": [
+            {
+                "id": "check",
+                "type": "if",
+                "condition": {"field": "city", "op": "eq", "value": "x" * 1001},
+                "then": "end",
+                "else": "end",
+            },
+            {"id": "end", "type": "exit"},
+        ],
+    }
+    response = await api.post("/journeys", json={"definition": definition})
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["msg"] == "steps[0].condition.value: at most 1000 characters"
