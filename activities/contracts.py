@@ -143,6 +143,9 @@ class ResendEmailInput(_Contract):
     """An uncertain send to make again, by its ledger key (`{trip_id}/{step_id}`)."""
 
     send_key: str
+    # The ledger's attempt count when the resend was asked for: a retry of this resend
+    # that finds the send uncertain again (a later episode) leaves it alone.
+    attempts: int
 
 
 class SendEmailInput(_Contract):

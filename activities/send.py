@@ -158,7 +158,7 @@ class SendActivities:
         back to `claimed` first, so from there on it is an ordinary send: an attempt cut
         off again makes it `uncertain` again, never two sends at once."""
         key = data.send_key
-        await asyncio.to_thread(ledger.reopen, self._engine, key)
+        await asyncio.to_thread(ledger.reopen, self._engine, key, data.attempts)
         entry = await self._get(key)
         settled = await self._settled(entry)
         if settled is not None:

@@ -104,7 +104,7 @@ class TripSyncActivities:
             try:
                 await self._client.start_workflow(
                     RESEND_EMAIL_WORKFLOW,
-                    ResendEmailInput(send_key=key),
+                    ResendEmailInput(send_key=key, attempts=attempts),
                     id=resend_workflow_id(key, attempts),
                     task_queue=self._task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

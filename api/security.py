@@ -78,8 +78,8 @@ def check_scopes(router: APIRouter) -> None:
         allowed = [d.call for d in route.dependant.dependencies if isinstance(d.call, Allow)]
         if not allowed:
             raise RuntimeError(f"route {route.path} ({route.name}) declares no scope")
-        scopes = frozenset().union(*(a.scopes for a in allowed))
-        note = f"Scope: {_names(scopes, ' or ')} (or admin)."
+        # Several Allow dependencies must all pass: "operator and support".
+        note = "Scope: " + " and ".join(_names(a.scopes, " or ") for a in allowed) + " (or admin)."
         route.description = f"{route.description}\n\n{note}" if route.description else note
         for status, text in _REFUSALS:
             route.responses.setdefault(status, {"description": text, "model": ErrorDetail})

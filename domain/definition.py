@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +38,25 @@ MAX_STEPS = 500
 MAX_TEXT = 1000
 
 Reentry = Literal["never", "after_exit", "always"]
+
+
+@dataclass(frozen=True)
+class _At:
+    """One step of a path into the raw definition: a key or index, and where it is."""
+
+    key: str | int
+    parent: _At | None
+
+
+def _too_long(at: _At | None) -> PydanticCustomError:
+    parts: list[str] = []
+    while at is not None:
+        parts.append(f"[{at.key}]" if isinstance(at.key, int) else f".{str(at.key)[:40]}")
+        at = at.parent
+    where = "".join(reversed(parts)).lstrip(".") or "definition"
+    return PydanticCustomError(
+        "text_too_long", "{where}: at most {limit} characters", {"where": where, "limit": MAX_TEXT}
+    )
 
 
 class JourneyDefinition(Model):
@@ -82,19 +102,21 @@ class JourneyDefinition(Model):
         most MAX_TEXT characters: they end up in the Web UI, summaries and paths."""
         if is_frozen(info):
             return data
-        pending: list[tuple[Any, str]] = [(data, "")]
+        # Each entry points at its parent; the path is spelled only for the error, so a
+        # body of many long keys costs no copies of them.
+        pending: list[tuple[Any, _At | None]] = [(data, None)]
         while pending:
-            value, where = pending.pop()
+            value, at = pending.pop()
             if isinstance(value, str) and len(value) > MAX_TEXT:
-                raise PydanticCustomError(
-                    "text_too_long",
-                    "{where}: at most {limit} characters",
-                    {"where": where or "definition", "limit": MAX_TEXT},
-                )
+                raise _too_long(at)
             if isinstance(value, dict):
-                pending.extend((item, f"{where}.{key}".strip(".")) for key, item in value.items())
+                for key, item in value.items():
+                    place = _At(key, at)
+                    if isinstance(key, str) and len(key) > MAX_TEXT:
+                        raise _too_long(place)
+                    pending.append((item, place))
             elif isinstance(value, list):
-                pending.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+                pending.extend((item, _At(i, at)) for i, item in enumerate(value))
         return data
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from datetime import timedelta
 # longer wait is almost surely a typo, and far longer ones overflow the timer arithmetic.
 MAX_WAIT = timedelta(days=3653)
 # Beyond this even parsing refuses: numbers that big overflow timedelta itself.
-_MAX_DIGITS = 9
+_TIMEDELTA_DAYS = timedelta.max.days - 1
 
 _PATTERN = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -37,15 +37,14 @@ class Duration:
                 f"'{text}' is not an ISO-8601 duration in weeks, days, hours, minutes "
                 "or seconds (for example P7D, PT12H, P2W, P1DT6H)"
             )
-        if any(value and len(value) > _MAX_DIGITS for value in match.groupdict().values()):
-            raise ValueError(f"'{text[:40]}' is far longer than any wait (at most ten years)")
         parts = {name: int(value) if value else 0 for name, value in match.groupdict().items()}
-        duration = cls(
-            days=parts["weeks"] * 7 + parts["days"],
-            exact=timedelta(
-                hours=parts["hours"], minutes=parts["minutes"], seconds=parts["seconds"]
-            ),
-        )
+        days = parts["weeks"] * 7 + parts["days"]
+        exact = parts["hours"] * 3600 + parts["minutes"] * 60 + parts["seconds"]
+        # Checked on the integers: a timedelta this large would raise OverflowError (a 500
+        # once). Frozen versions pass here too: anything below never overflowed before.
+        if days > _TIMEDELTA_DAYS or exact > _TIMEDELTA_DAYS * 86_400:
+            raise ValueError(f"'{text[:40]}' is far longer than any wait (at most ten years)")
+        duration = cls(days=days, exact=timedelta(seconds=exact))
         if duration.days == 0 and duration.exact <= timedelta(0):
             raise ValueError(f"'{text}' must be longer than zero")
         return duration

@@ -16,15 +16,16 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import exists, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from domain.statuses import SendStatus
 from store.db import session_scope
-from store.models import Send, utcnow
+from store.models import Relation, Send, utcnow
 
 
 class NotClaimable(Exception):
@@ -127,14 +128,30 @@ def claim(
 
 
 def start_transmitting(engine: Engine, key: str) -> bool:
-    """claimed -> transmitting; False when another attempt got there first."""
-    return _move(engine, key, (SendStatus.claimed,), SendStatus.transmitting, count_attempt=True)
+    """claimed -> transmitting; False when another attempt got there first, or when the
+    relation was erased since the claim read it (its retry then skips the send)."""
+    still_there = exists().where(col(Relation.id) == col(Send.relation_id))
+    return _move(
+        engine,
+        key,
+        (SendStatus.claimed,),
+        SendStatus.transmitting,
+        count_attempt=True,
+        also=still_there,
+    )
 
 
-def reopen(engine: Engine, key: str) -> bool:
+def reopen(engine: Engine, key: str, attempts: int) -> bool:
     """uncertain -> claimed: an operator asked for the send to be made again (with the
-    same Message-ID, so a receiver that has the first copy can drop the second)."""
-    return _move(engine, key, (SendStatus.uncertain,), SendStatus.claimed)
+    same Message-ID, so a receiver that has the first copy can drop the second). Only the
+    uncertain episode that was asked about (`attempts`), never a later one."""
+    return _move(
+        engine,
+        key,
+        (SendStatus.uncertain,),
+        SendStatus.claimed,
+        also=col(Send.attempts) == attempts,
+    )
 
 
 def dismiss(engine: Engine, key: str) -> bool:
@@ -175,9 +192,12 @@ def _move(
     *,
     detail: str | None = None,
     count_attempt: bool = False,
+    also: Any = None,
 ) -> bool:
     with session_scope(engine) as session:
-        return _move_in(session, key, expected, status, detail=detail, count_attempt=count_attempt)
+        return _move_in(
+            session, key, expected, status, detail=detail, count_attempt=count_attempt, also=also
+        )
 
 
 def _move_in(
@@ -188,13 +208,15 @@ def _move_in(
     *,
     detail: str | None = None,
     count_attempt: bool = False,
+    also: Any = None,
 ) -> bool:
     values: dict[str, object] = {"status": status, "updated_at": utcnow()}
     if detail is not None:
         values["detail"] = detail
     if count_attempt:
         values["attempts"] = col(Send.attempts) + 1
-    result = session.exec(
-        update(Send).where(col(Send.key) == key, col(Send.status).in_(expected)).values(**values)
-    )
+    where = [col(Send.key) == key, col(Send.status).in_(expected)]
+    if also is not None:
+        where.append(also)
+    result = session.exec(update(Send).where(*where).values(**values))
     return bool(result.rowcount)

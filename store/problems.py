@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from sqlalchemy import update
@@ -29,13 +29,15 @@ def mark(session: Session, problems: Mapping[str, str]) -> int:
     return len(problems)
 
 
-def cancel_stuck(session: Session, journey_id: int, ended_at: datetime) -> list[str]:
-    """Close a journey's stuck trips as cancelled (their workflows are being terminated:
-    a workflow whose task fails cannot run its own cancellation)."""
+def cancel_stuck(
+    session: Session, journey_id: int, terminated: Collection[str], ended_at: datetime
+) -> list[str]:
+    """Close as cancelled the journey's trips whose workflows were just terminated because
+    their task kept failing (such a workflow cannot run its own cancellation)."""
     return paths.cancel_running(
         session,
         col(Trip.journey_id) == journey_id,
-        col(Trip.problem).is_not(None),
+        col(Trip.id).in_(list(terminated)),
         outcome=Outcome.cancelled,
         ended_at=ended_at,
     )

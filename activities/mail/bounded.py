@@ -14,7 +14,10 @@ from __future__ import annotations
 from jinja2 import nodes
 
 # Filters whose output is at most a constant factor of their input (escaping may grow a
-# string a few times, never by an amount the template chooses).
+# string a few times, never by an amount the template chooses). Not `round`: with
+# `floor` or `ceil` it computes 10**precision, a constant the template chooses.
+# Not `~` either (Concat): one expression is one output chunk, and the output cap is
+# checked per chunk, so `{{ a~a~a~... }}` could build gigabytes before it applies.
 LINEAR_FILTERS = frozenset(
     {
         "capitalize",
@@ -36,7 +39,6 @@ LINEAR_FILTERS = frozenset(
         "int",
         "float",
         "abs",
-        "round",
         "urlencode",
     }
 )
@@ -58,7 +60,6 @@ _ALLOWED = (
     nodes.Or,
     nodes.Compare,
     nodes.Operand,
-    nodes.Concat,
     nodes.Keyword,
 )
 

@@ -180,6 +180,10 @@ class Renderer:
             raise RenderError(
                 f"{_where(key, part, error.lineno)}: syntax error: {error.message}"
             ) from None
+        except (SyntaxError, RecursionError, MemoryError):
+            # Jinja turns a template into Python source; nested deeply enough (a hundred
+            # `{% if %}`), Python cannot compile that: the template's fault, not a retry's.
+            raise RenderError(f"{_where(key, part, None)}: nested too deeply to compile") from None
 
     def _run(
         self, key: str, name: str, part: _Part, context: Mapping[str, Any], budget: list[int]

@@ -61,7 +61,7 @@ _PARSER = ImmutableSandboxedEnvironment()
 def _parses_bounded(part: str) -> bool:
     try:
         return is_bounded(_PARSER.parse(part))
-    except TemplateSyntaxError:
+    except (TemplateSyntaxError, RecursionError):
         return False  # the child reports it, with its line
 
 

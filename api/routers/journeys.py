@@ -123,8 +123,8 @@ async def deactivate_journey(
         try:
             reason = f"journey {journey_id} deactivated (mode=cancel)"
             job_id = await cancel_running_trips(temporal, journey_id, reason=reason)
-            await terminate_stuck_trips(temporal, journey_id, reason=reason)
-            await run_in_threadpool(_close_stuck, engine, journey_id)
+            stuck = await terminate_stuck_trips(temporal, journey_id, reason=reason)
+            await run_in_threadpool(_close_stuck, engine, journey_id, stuck)
         except RPCError as error:
             raise HTTPException(
                 status_code=503,
@@ -139,9 +139,9 @@ async def deactivate_journey(
     )
 
 
-def _close_stuck(engine: Engine, journey_id: int) -> None:
+def _close_stuck(engine: Engine, journey_id: int, terminated: list[str]) -> None:
     with Session(engine) as session:
-        problems.cancel_stuck(session, journey_id, utcnow())
+        problems.cancel_stuck(session, journey_id, terminated, utcnow())
         session.commit()
 
 

@@ -69,7 +69,7 @@ async def resend(
     try:
         await temporal.start_workflow(
             RESEND_EMAIL_WORKFLOW,
-            ResendEmailInput(send_key=row.key),
+            ResendEmailInput(send_key=row.key, attempts=row.attempts),
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -58,7 +58,8 @@ def update_template(key: str, body: TemplateUpdate, session: SessionDep) -> Temp
 
 @router.post(
     "/{key}/preview",
-    dependencies=[allow(Scope.operator)],
+    # It shows a relation's data, which only support (and admin) keys may read.
+    dependencies=[allow(Scope.operator), allow(Scope.support)],
     response_model=TemplatePreview,
     description="Render the template for one relation, as a send would (in a render "
     "process with the same limits). 422 names the part and line of what fails, e.g. a "

@@ -19,8 +19,30 @@ _JINJA = ImmutableSandboxedEnvironment(autoescape=True)
 def _jinja_syntax(source: str) -> str:
     try:
         tree = _JINJA.parse(source)
+        _check_names(tree)
     except TemplateSyntaxError as error:
         raise _syntax_error(error.lineno, error.message or "syntax error") from None
+    except RecursionError:
+        raise _syntax_error(1, "nested too deeply") from None
+    return source
+
+
+# Jinja compiles a template to Python, and Python refuses blocks nested 20 deep ("too
+# many statically nested blocks") and lines indented 100 deep: refused here with a line.
+MAX_BLOCK_DEPTH = 15
+
+
+def _check_names(tree: nodes.Template) -> None:
+    pending: list[tuple[nodes.Node, int]] = [(tree, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, nodes.Stmt) and not isinstance(node, nodes.Output):
+            depth += 1
+            if depth > MAX_BLOCK_DEPTH:
+                raise _syntax_error(
+                    node.lineno, f"blocks nested more than {MAX_BLOCK_DEPTH} levels deep"
+                )
+        pending.extend((child, depth) for child in node.iter_child_nodes())
     # What compiling would also refuse, found from the tree: unknown filters and tests.
     for kind, known, node_type in (
         ("filter", _JINJA.filters, nodes.Filter),
@@ -29,7 +51,6 @@ def _jinja_syntax(source: str) -> str:
         for node in tree.find_all(node_type):
             if node.name not in known:
                 raise _syntax_error(node.lineno, f"No {kind} named '{node.name}'.")
-    return source
 
 
 def _syntax_error(line: int, message: str) -> PydanticCustomError:

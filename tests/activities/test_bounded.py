@@ -16,7 +16,7 @@ PARSER = ImmutableSandboxedEnvironment()
         "<p>Hello {{ relation.first_name }},</p><p>Static text.</p>",
         "{{ relation.city | default('our city') | title }}",
         "{% if relation.vip and relation.city is defined %}VIP{% else %}Hi{% endif %}",
-        "{{ relation['plan'] }} {{ relation.first_name ~ ' ' ~ relation.last_name }}",
+        "{{ relation['plan'] }} {{ relation.first_name }} {{ relation.last_name }}",
         "{{ 'yes' if relation.opt_in_sms else 'no' }}",
     ],
 )
@@ -38,6 +38,8 @@ def test_everyday_templates_render_in_process(source: str) -> None:
         "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",  # recursion
         "{{ relation.name | replace('a', 'bbbbbbbbbb') }}",  # amplification
         "{{ relation.name | default(relation.x | center(99999999)) }}",  # nested argument
+        "{{ 1 | round(999999999, 'floor') }}",  # 10**precision, found in review
+        "{{ relation.x ~ relation.x ~ relation.x }}",  # one chunk, past the output cap
     ],
 )
 def test_anything_that_could_run_away_goes_to_a_render_process(source: str) -> None:

@@ -135,3 +135,11 @@ def test_text_from_html_keeps_paragraphs_lists_and_links() -> None:
         "Welcome\n\nRead the guide (https://example.org/a).\n\n"
         "- one\n- two & three\n\nhttps://example.org/b\n"
     )
+
+
+def test_a_template_too_deep_for_python_fails_with_a_reason() -> None:
+    # Compiles to Python nested past its indentation limit: a RenderError (the send
+    # fails with this reason), not an IndentationError the activity would retry.
+    html = "{% if 1 %}" * 120 + "x" + "{% endif %}" * 120
+    with pytest.raises(RenderError, match=r"^template 'welcome' \(html\): nested too deeply"):
+        Renderer().render(_source(html), CONTEXT)

@@ -22,7 +22,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.contracts import SendEmailInput, SendEmailResult, SendStatus
 from activities.mail.smtp import SmtpPool
 from activities.send import SendActivities
-from store import ledger, paths
+from store import ledger, paths, relations
 from store.db import session_scope
 from store.models import Send, Template, utcnow
 from tests.activities.conftest import MAIL_DOMAIN, make_sender
@@ -577,3 +577,29 @@ async def test_a_claim_made_before_the_cancel_is_not_sent_after_it(
     assert smtp_sink.messages == []
     entry = ledger.get(engine, key)
     assert entry is not None and entry.status == SendStatus.skipped
+
+
+async def test_a_relation_erased_after_the_claim_gets_no_mail(
+    engine: Engine, pool: SmtpPool, smtp_sink: SmtpSink
+) -> None:
+    """The claim read the relation; the erase commits before the SMTP transaction: the
+    send must not go out on data read before the erase."""
+    seeded = _welcome(engine)
+    key = _claim(engine, seeded)
+    with session_scope(engine) as session:
+        relations.erase(session, seeded.relation_id)
+    assert ledger.start_transmitting(engine, key) is False
+    assert smtp_sink.messages == []
+
+
+async def test_a_resend_reopens_only_the_uncertain_episode_it_was_asked_for(
+    engine: Engine,
+) -> None:
+    seeded = _welcome(engine)
+    key = _claim(engine, seeded)
+    assert ledger.start_transmitting(engine, key)  # attempt 1
+    ledger.settle(engine, key, SendStatus.uncertain, expected=(SendStatus.transmitting,))
+    assert ledger.reopen(engine, key, attempts=0) is False, "an older episode's resend"
+    assert ledger.reopen(engine, key, attempts=1) is True
+    entry = ledger.get(engine, key)
+    assert entry is not None and entry.status == "claimed"

@@ -138,3 +138,28 @@ async def test_every_text_in_a_definition_is_bounded(api: httpx.AsyncClient) -> 
     assert response.status_code == 422
     [problem] = response.json()["detail"]
     assert problem["msg"] == "steps[0].condition.value: at most 1000 characters"
+
+
+@sqlite_only
+async def test_a_definition_of_long_keys_is_refused_without_copying_them(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.post("/journeys", json={"definition": {"k" * 2000: [0] * 1000}})
+    assert response.status_code == 422
+    assert "at most 1000 characters" in response.json()["detail"][0]["msg"]
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("html", "says"),
+    [
+        ("{% if 1 %}" * 16 + "x" + "{% endif %}" * 16, "blocks nested more than 15 levels deep"),
+        ("{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}", "nested too deeply"),
+    ],
+)
+async def test_templates_nested_beyond_what_python_compiles_are_refused(
+    api: httpx.AsyncClient, html: str, says: str
+) -> None:
+    response = await api.post("/templates", json={"key": "deep", "subject": "x", "html": html})
+    assert response.status_code == 422
+    assert says in response.json()["detail"][0]["msg"]

@@ -46,7 +46,7 @@ async def test_a_stuck_trip_is_shown_and_cancel_ends_it(
             select(JourneyVersion).where(col(JourneyVersion.journey_id) == journey["id"])
         ).one()
         frozen: dict[str, Any] = dict(version.definition)
-        frozen["steps"] = [{**frozen["steps"][0], "duration": "P999999999W"}, frozen["steps"][1]]
+        frozen["steps"] = [{**frozen["steps"][0], "duration": "P99999999W"}, frozen["steps"][1]]
         version.definition = frozen
         session.add(version)
         session.commit()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy.engine import Engine
+from temporalio.testing import WorkflowEnvironment
 
-from tests.api.support import ok, sqlite_only, template
+from store.keys import Scope
+from tests.api.support import keyed_client, make_app, new_key, ok, sqlite_only, template
 
 
 async def test_template_crud(api: httpx.AsyncClient) -> None:
@@ -120,3 +123,20 @@ async def test_saving_a_template_with_an_unknown_filter_names_the_line(
     [problem] = response.json()["detail"]
     assert problem["loc"] == ["body", "html"]
     assert problem["msg"] == "line 2: No filter named 'uper'."
+
+
+@sqlite_only
+async def test_a_preview_needs_the_support_scope_too(
+    api: httpx.AsyncClient, api_engine: Engine, dev_env: WorkflowEnvironment
+) -> None:
+    """A preview shows a relation's data: an operator key alone may not read it."""
+    await template(api)
+    anna = await ok(api.post("/relations", json={"first_name": "Anna"}), 201)
+    app = make_app(engine=api_engine, temporal=dev_env.client, task_queue="unused")
+    async with keyed_client(app, new_key(api_engine, Scope.operator)) as operator:
+        refused = await operator.post(
+            "/templates/welcome/preview", json={"relation_id": anna["id"]}
+        )
+    assert refused.status_code == 403
+    async with keyed_client(app, new_key(api_engine, Scope.operator, Scope.support)) as both:
+        await ok(both.post("/templates/welcome/preview", json={"relation_id": anna["id"]}))
