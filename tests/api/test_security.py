@@ -176,7 +176,7 @@ async def test_the_docs_offer_the_key_and_name_each_operations_scope(
     }
     create = schema["paths"]["/journeys"]["post"]
     assert create["security"] == [{"ApiKey": []}]
-    assert "Scope: operator (or admin)." in create["description"]
+    assert create["description"].count("Scope: operator (or admin).") == 1
     assert {"400", "401", "403", "409", "413", "422"} <= set(create["responses"])
     assert "404" in schema["paths"]["/relations/{relation_id}"]["get"]["responses"]
     assert "security" not in schema["paths"]["/health"]["get"]
