@@ -168,8 +168,30 @@ class SendActivities:
             self._build, entry.template, entry.message_id, entry.trip_id, facts
         )
         if isinstance(prepared, _Decision):
-            return await self._settle(key, prepared.status, prepared.detail, (SendStatus.claimed,))
-        return await self._transmit(key, prepared)
+            result = await self._settle(
+                key, prepared.status, prepared.detail, (SendStatus.claimed,)
+            )
+        else:
+            result = await self._transmit(key, prepared)
+        if result.status is not SendStatus.uncertain:
+            await asyncio.to_thread(self._end_resend, entry, result)
+        return result
+
+    def _end_resend(self, entry: ledger.LedgerEntry, result: SendEmailResult) -> None:
+        step_id = entry.key.removeprefix(f"{entry.trip_id}/")
+        words = [f"template `{entry.template}`", "resent on request"]
+        if result.message_id:
+            words.append(f"Message-ID {result.message_id}")
+        if result.detail:
+            words.append(result.detail)
+        with session_scope(self._engine) as session:
+            paths.record_resend(
+                session,
+                trip_id=entry.trip_id,
+                step_id=step_id,
+                outcome=Outcome(result.status.value),
+                detail="; ".join(words),
+            )
 
     def _resend_facts(self, entry: ledger.LedgerEntry) -> _Facts:
         with session_scope(self._engine) as session:

@@ -28,7 +28,9 @@ class SendStatus(StrEnum):
     bounced = "bounced"  # permanent SMTP refusal (5xx): recorded, the trip goes on
     skipped = "skipped"  # no consent, no address, or relation erased
     failed = "failed"  # could not be built or gave up after retries; the trip goes on
-    uncertain = "uncertain"  # an attempt died mid-transaction: never resent, to avoid a double
+    # An attempt died mid-transaction: maybe delivered, so not resent by itself (an
+    # operator may: POST /sends/{id}/resend, same Message-ID).
+    uncertain = "uncertain"
     dismissed = "dismissed"  # an uncertain send an operator chose not to resend
 
 

@@ -171,6 +171,23 @@ def _close_open_passage(
     )
 
 
+def record_resend(
+    session: Session, *, trip_id: str, step_id: str, outcome: str, detail: str
+) -> bool:
+    """A resend settled: the send step's passage that said `uncertain` says what the
+    resend found (`sent`, `bounced`, ...), so the path agrees with the send ledger."""
+    result = session.exec(
+        update(Passage)
+        .where(
+            col(Passage.trip_id) == trip_id,
+            col(Passage.step_id) == step_id,
+            col(Passage.outcome) == Outcome.uncertain,
+        )
+        .values(outcome=outcome, detail=detail, recorded_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
 def is_running(session: Session, trip_id: str) -> bool:
     found = session.exec(select(Trip.status).where(col(Trip.id) == trip_id)).first()
     return found == TripStatus.running

@@ -86,6 +86,9 @@ async def test_an_operator_resends_or_dismisses_an_uncertain_send(
         return found
 
     done = await eventually(settled, lambda s: s["status"] == "sent", what="the resend")
+    path = (await ok(api.get(f"/trips/{cut['trip_id']}")))["path"]
+    assert path[0]["outcome"] == "sent", "the path agrees with the ledger after a resend"
+    assert "resent on request" in path[0]["detail"]
     copies = smtp_sink.handler.to("cut@example.org")
     assert len(copies) == 2, "the cut-off copy arrived, and the resend"
     assert {c["Message-ID"] for c in copies} == {cut["message_id"]} == {done["message_id"]}
