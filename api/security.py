@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Security
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from sqlmodel import Session
@@ -43,7 +43,6 @@ class Allow:
 
     def __call__(
         self,
-        request: Request,
         engine: EngineDep,
         key: Annotated[str | None, Security(_api_key)] = None,
     ) -> Caller:
@@ -59,7 +58,6 @@ class Allow:
                 detail=f"this API key (scopes: {_names(caller.scopes)}) may not do this: "
                 f"it needs the scope {_names(self.scopes, ' or ')} (or admin)",
             )
-        request.state.caller = caller
         return caller
 
 

@@ -18,12 +18,12 @@ from domain.statuses import SendStatus, TripStatus
 from store.errors import NotFound
 from store.models import Send, Trip
 
-SEND_OUTCOMES = ("sent", "bounced", "skipped", "failed", "uncertain", "dismissed", "in_progress")
 _OPEN = (SendStatus.claimed, SendStatus.transmitting)
 
 
 def counts_by_step(session: Session, journey_id: int) -> dict[str, Counter[str]]:
-    """step id -> outcome (one of SEND_OUTCOMES) -> number of sends."""
+    """step id -> outcome -> number of sends. An outcome is a final send status, or
+    `in_progress` (api/schemas/journeys.py SendCounts lists them)."""
     outcome = case(
         (
             col(Send.status).in_(_OPEN),
