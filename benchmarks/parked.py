@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ from temporalio.client import Client
 
 from activities.admission import admit
 from benchmarks import cpu, workloads
-from benchmarks.cli import at_least, log
+from benchmarks.cli import at_least, log, run_and_exit
 from benchmarks.devserver import TUNED_PRAGMAS, DevServer, dev_server
 from benchmarks.report import NOISY_OTHERS_CPU, RESULTS, machine_info
 from benchmarks.sink import TimingSink
@@ -739,21 +738,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    code = 0
-    try:
-        result = asyncio.run(main_async(args))
-        print(write_results(result, args.out))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        log("interrupted; worker, sink and dev server stopped")
-        code = 130
-    except Exception:
-        log("benchmark failed:\n" + traceback.format_exc())
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: a Temporal client can abort it (sdk-python#300), and
-    # the worker, the sink and the server have been stopped by now.
-    os._exit(code)
+
+    async def work() -> str:
+        return write_results(await main_async(args), args.out)
+
+    run_and_exit(work, "worker, sink and dev server stopped")
 
 
 if __name__ == "__main__":

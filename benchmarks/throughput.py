@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
-import sys
 import tempfile
 import time
-import traceback
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -29,7 +26,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from benchmarks import cpu, workloads
-from benchmarks.cli import at_least, log
+from benchmarks.cli import at_least, log, run_and_exit
 from benchmarks.devserver import TUNED_PRAGMAS, dev_server
 from benchmarks.report import RESULTS, Phase, Run, machine_info, write_results
 from worker.settings import Settings
@@ -259,21 +256,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     # build_worker caps the thread pool below max_concurrent_activities on purpose: only
     # the synchronous bookkeeping activities use it. Said once per worker, it is noise here.
     warnings.filterwarnings("ignore", message="Worker max_concurrent_activities is")
-    code = 0
-    try:
-        run = asyncio.run(main_async(args))
-        print(write_results(run, args.out))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        log("interrupted; dev servers stopped")
-        code = 130
-    except Exception:
-        log("benchmark failed:\n" + traceback.format_exc())
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: a Temporal client can abort it (sdk-python#300), and
-    # every server, worker and sink has been stopped by now.
-    os._exit(code)
+
+    async def work() -> str:
+        return write_results(await main_async(args), args.out)
+
+    run_and_exit(work, "dev servers stopped")
 
 
 if __name__ == "__main__":
