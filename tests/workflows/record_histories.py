@@ -26,6 +26,8 @@ from sqlalchemy.engine import Engine
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.contracts import RESEND_EMAIL_WORKFLOW, ResendEmailInput, resend_workflow_id
+from store import ledger
 from store.db import make_engine
 from tests.conftest import make_settings, running_worker
 from tests.support.databases import fresh_database
@@ -165,11 +167,39 @@ async def failed_send(
     return [handle]
 
 
+async def resent_send(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """A send cut off after DATA (uncertain), then made again on an operator's request:
+    the ResendEmail workflow's history."""
+    sink.handler.hang_up.add("cut@example.org")
+    add_template(engine, "cut", "Cut", "<p>cut</p>")
+    journey = add_journey(
+        engine, {"name": "Resent", "steps": [{"id": "hi", "type": "send_email", "template": "cut"}]}
+    )
+    relation = add_relation(engine, email="cut@example.org")
+    trip = await start_trip(env.client, engine, settings.task_queue, journey, relation)
+    await trip.result()
+    sink.handler.hang_up.clear()
+    key = ledger.send_key(trip.id, "hi")
+    entry = ledger.get(engine, key)
+    assert entry is not None and entry.status == "uncertain"
+    handle = await env.client.start_workflow(
+        RESEND_EMAIL_WORKFLOW,
+        ResendEmailInput(send_key=key, attempts=entry.attempts),
+        id=resend_workflow_id(key, entry.attempts),
+        task_queue=settings.task_queue,
+    )
+    await handle.result()
+    return [handle]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "every-step-type": every_step_type,
     "send-window-wait": send_window_wait,
     "cancelled-while-waiting": cancelled_while_waiting,
     "failed-send": failed_send,
+    "resent-send": resent_send,
 }
 
 
@@ -191,10 +221,12 @@ async def trip_world() -> AsyncIterator[tuple[WorkflowEnvironment, Engine, Setti
             sink.stop()
 
 
-async def record(prefix: str) -> list[Path]:
+async def record(prefix: str, only: list[str] | None = None) -> list[Path]:
     written: list[Path] = []
     HISTORIES.mkdir(exist_ok=True)
     for name, scenario in SCENARIOS.items():
+        if only and name not in only:
+            continue
         async with trip_world() as (env, engine, settings, sink):
             handles = await scenario(env, engine, settings, sink)
             for number, handle in enumerate(handles, start=1):
@@ -208,8 +240,11 @@ async def record(prefix: str) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", required=True, help="e.g. the workflow generation, 'v1'")
+    parser.add_argument(
+        "--only", nargs="+", choices=list(SCENARIOS), help="record these scenarios only"
+    )
     args = parser.parse_args()
-    for path in asyncio.run(record(args.prefix)):
+    for path in asyncio.run(record(args.prefix, args.only)):
         print(path)
 
 

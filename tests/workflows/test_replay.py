@@ -24,6 +24,7 @@ from tests.support.smtp import SmtpSink
 from tests.workflows.record_histories import HISTORIES, every_step_type
 from worker.settings import Settings
 from worker.worker import WORKFLOW_RUNNER
+from workflows.resend import ResendEmailWorkflow
 from workflows.trip import TripWorkflow
 
 COMMITTED = sorted(HISTORIES.glob("*.json"))
@@ -32,7 +33,7 @@ COMMITTED = sorted(HISTORIES.glob("*.json"))
 def _replayer() -> Replayer:
     # The worker's own runner: replay as production runs the code.
     return Replayer(
-        workflows=[TripWorkflow],
+        workflows=[TripWorkflow, ResendEmailWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=WORKFLOW_RUNNER,
     )
@@ -41,9 +42,13 @@ def _replayer() -> Replayer:
 def test_histories_are_committed() -> None:
     # Every scenario of the recorder, for the first generation at least.
     names = {path.name.split("-", 1)[1].rsplit("-", 1)[0] for path in COMMITTED}
-    assert {"every-step-type", "send-window-wait", "cancelled-while-waiting", "failed-send"} <= (
-        names
-    )
+    assert {
+        "every-step-type",
+        "send-window-wait",
+        "cancelled-while-waiting",
+        "failed-send",
+        "resent-send",
+    } <= names
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])
