@@ -1,17 +1,21 @@
 """Conditions on relation data: a small tree with one meaning everywhere.
 
-A condition is evaluated against `RelationFacts` (a relation's fields and group keys)
-and explains itself, so a trip's path can say *why* a branch was taken without copying
-the relation's personal data into workflow history.
+A condition is evaluated against `RelationFacts` (a relation's fields, group keys, its
+events and the event that admitted the trip) and explains itself, so a trip's path can
+say *why* a branch was taken without copying the relation's personal data into workflow
+history. Segments use the same tree; `store/condition_sql.py` compiles it to SQL with
+the same meaning (a property test keeps the two equal).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from domain.durations import Duration
 
 # Columns of a relation; any other name refers to a custom field.
 STANDARD_FIELDS = frozenset(
@@ -60,6 +64,29 @@ class GroupCondition(_Node):
     in_group: str = Field(min_length=1)
 
 
+# Fields of the event that admitted the trip: `event.amount`, `event.fund`.
+EVENT_FIELD_PREFIX = "event."
+
+
+class EventCondition(_Node):
+    """The relation has an event of this type (whose payload matches `where`), at most
+    `within` ago (ISO-8601 duration; default: ever). `where` speaks of payload keys."""
+
+    event: str = Field(min_length=1, max_length=100)
+    where: Condition | None = None
+    within: str | None = Field(default=None, max_length=60)
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.within is not None:
+            Duration.parse(self.within)
+
+    @property
+    def period(self) -> timedelta | None:
+        if self.within is None:
+            return None
+        return timedelta(seconds=Duration.parse(self.within).seconds)
+
+
 class AllCondition(_Node):
     all: list[Condition] = Field(min_length=1)
 
@@ -88,6 +115,7 @@ def _kind(value: Any) -> str | None:
         ("not", "not"),
         ("not", "not_"),
         ("group", "in_group"),
+        ("event", "event"),
         ("field", "field"),
     ):
         if key in keys:
@@ -100,15 +128,16 @@ Condition = Annotated[
     | Annotated[AnyCondition, Tag("any")]
     | Annotated[NotCondition, Tag("not")]
     | Annotated[GroupCondition, Tag("group")]
+    | Annotated[EventCondition, Tag("event")]
     | Annotated[FieldCondition, Tag("field")],
     Discriminator(
         _kind,
         custom_error_type="condition",
-        custom_error_message="a condition needs one of: all, any, not, in_group, field",
+        custom_error_message="a condition needs one of: all, any, not, in_group, event, field",
     ),
 ]
 
-for _model in (AllCondition, AnyCondition, NotCondition):
+for _model in (AllCondition, AnyCondition, NotCondition, EventCondition):
     _model.model_rebuild()
 
 
@@ -139,11 +168,25 @@ def bounded(raw: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class EventFact:
+    """One of the relation's events, as a condition sees it."""
+
+    type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class RelationFacts:
-    """What a condition may look at: field values (standard and custom) and group keys."""
+    """What a condition may look at: field values (standard and custom), group keys,
+    the relation's events (those of the types the condition names), the payload of the
+    event that admitted the trip (`event.amount`), and the moment `within` counts from."""
 
     fields: dict[str, Any]
     groups: frozenset[str] = field(default_factory=frozenset)
+    events: tuple[EventFact, ...] = ()
+    event: dict[str, Any] | None = None
+    now: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -175,11 +218,36 @@ def evaluate(condition: Condition, facts: RelationFacts) -> Evaluation:
         member = condition.in_group in facts.groups
         verb = "is" if member else "is not"
         return Evaluation(member, f"{verb} in group '{condition.in_group}'")
+    if isinstance(condition, EventCondition):
+        found = any(_event_matches(condition, e, facts.now) for e in facts.events)
+        verb = "has" if found else "has no"
+        period = f" within {condition.within}" if condition.within else ""
+        return Evaluation(found, f"{verb} event '{condition.event}'{period}")
     return _compare(condition, facts)
 
 
+def _event_matches(condition: EventCondition, fact: EventFact, now: datetime | None) -> bool:
+    if fact.type != condition.event:
+        return False
+    period = condition.period
+    if period is not None and (now is None or fact.occurred_at < now - period):
+        return False
+    return condition.where is None or evaluate(condition.where, payload_facts(fact.payload)).result
+
+
+def payload_facts(payload: dict[str, Any]) -> RelationFacts:
+    """An event's payload as the facts a payload condition (`where`) looks at."""
+    return RelationFacts(fields=payload)
+
+
+def field_value(facts: RelationFacts, name: str) -> Any:
+    if name.startswith(EVENT_FIELD_PREFIX):
+        return (facts.event or {}).get(name[len(EVENT_FIELD_PREFIX) :])
+    return facts.fields.get(name)
+
+
 def _compare(condition: FieldCondition, facts: RelationFacts) -> Evaluation:
-    actual = facts.fields.get(condition.field)
+    actual = field_value(facts, condition.field)
     result = _apply(condition.op, actual, condition.value)
     # Field and operator only: with the constant, `city eq 'Utrecht': yes` would tell the
     # relation's city to anyone reading the path or Temporal history, also after an erase.
@@ -317,15 +385,33 @@ def _align_dates(left: date | datetime, right: date | datetime) -> tuple[Any, An
 
 def groups_mentioned(condition: Condition) -> set[str]:
     """Group keys a condition refers to, so activation can check they exist."""
-    if isinstance(condition, AllCondition):
-        return set().union(*(groups_mentioned(c) for c in condition.all))
-    if isinstance(condition, AnyCondition):
-        return set().union(*(groups_mentioned(c) for c in condition.any))
-    if isinstance(condition, NotCondition):
-        return groups_mentioned(condition.not_)
-    if isinstance(condition, GroupCondition):
-        return {condition.in_group}
-    return set()
+    return {n.in_group for n in walk(condition) if isinstance(n, GroupCondition)}
+
+
+def walk(condition: Condition) -> list[Condition]:
+    """Every node of the tree, the root first (payload conditions of `event` nodes not
+    included: they speak of an event's payload, not of the relation)."""
+    found: list[Condition] = []
+    pending: list[Condition] = [condition]
+    while pending:
+        node = pending.pop()
+        found.append(node)
+        if isinstance(node, AllCondition):
+            pending.extend(reversed(node.all))
+        elif isinstance(node, AnyCondition):
+            pending.extend(reversed(node.any))
+        elif isinstance(node, NotCondition):
+            pending.append(node.not_)
+    return found
+
+
+def event_types_mentioned(condition: Condition) -> set[str]:
+    """Event types an `event` node asks about: the events to load for evaluating it."""
+    return {n.event for n in walk(condition) if isinstance(n, EventCondition)}
+
+
+def fields_mentioned(condition: Condition) -> set[str]:
+    return {n.field for n in walk(condition) if isinstance(n, FieldCondition)}
 
 
 def describe_condition(condition: Condition) -> str:
@@ -338,6 +424,13 @@ def describe_condition(condition: Condition) -> str:
         return f"not {describe_condition(condition.not_)}"
     if isinstance(condition, GroupCondition):
         return f"in group '{condition.in_group}'"
+    if isinstance(condition, EventCondition):
+        wording = f"has event '{condition.event}'"
+        if condition.where is not None:
+            wording += f" where {describe_condition(condition.where)}"
+        if condition.within is not None:
+            wording += f" within {condition.within}"
+        return wording
     wording = f"{condition.field} {condition.op}"
     if condition.op not in _UNARY:
         wording += f" {_show(condition.value)}"

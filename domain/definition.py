@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -19,18 +19,7 @@ from pydantic_core import PydanticCustomError
 from domain.graph import validate_graph
 from domain.schema import FROZEN, Model, TimeWindow, is_frozen
 from domain.steps import References, Step, StepBase
-
-# --- triggers -------------------------------------------------------------------------
-
-
-class ManualTrigger(Model):
-    """Someone (a colleague, an app) adds the relation through the API."""
-
-    type: Literal["manual"]
-
-
-# A tagged union of one for now: the event, list and date triggers join it as members.
-Trigger = Annotated[ManualTrigger, Field(discriminator="type")]
+from domain.triggers import ExitOn, ManualTrigger, Trigger
 
 
 # Far beyond any real journey; it bounds the work of validating a definition.
@@ -70,7 +59,18 @@ class JourneyDefinition(Model):
     send_window: TimeWindow | None = Field(
         default=None, description="When mail may go out; sends outside it wait for it"
     )
-    triggers: list[Trigger] = Field(default_factory=lambda: [ManualTrigger(type="manual")])
+    triggers: list[Trigger] = Field(
+        default_factory=lambda: [ManualTrigger(type="manual")],
+        min_length=1,
+        max_length=50,
+        description="What admits a relation; a relation matched by several at once is "
+        "admitted once",
+    )
+    exit_on: list[ExitOn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Goals: a running trip ends at once when the relation has such an event",
+    )
     # A bound on the work validation and the workflow do per definition; far beyond any
     # journey a marketer draws.
     steps: list[Step] = Field(min_length=1, description=f"At most {MAX_STEPS} steps")
@@ -154,10 +154,22 @@ class JourneyDefinition(Model):
         return next(i for i, s in enumerate(self.steps) if s.id == step_id)
 
     def references(self) -> References:
-        found = References()
+        found = References(segments=frozenset().union(*(t.segments() for t in self.triggers)))
         for step in self.steps:
             found = found | step.references()
         return found
+
+    def trigger_label(self, index: int) -> str:
+        """How a trip's path and the Web UI name the trigger that admitted it."""
+        return f"trigger {index + 1}: {self.triggers[index].describe()}"
+
+    def listens_for(self) -> frozenset[str]:
+        """Event types a running trip of this version must hear about (its goals and
+        its wait_for_event steps), so events are signalled only to trips that care."""
+        types = {goal.event for goal in self.exit_on}
+        for step in self.steps:
+            types |= step.listens_for()
+        return frozenset(types)
 
 
 def parse_definition(data: Any) -> JourneyDefinition:

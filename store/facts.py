@@ -7,13 +7,15 @@ import column can never change the address a mail goes to.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from domain.conditions import STANDARD_FIELDS, RelationFacts
-from store.models import Group, GroupMember, Relation
+from domain.conditions import STANDARD_FIELDS, EventFact, RelationFacts
+from store.models import Event, Group, GroupMember, Relation
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,48 @@ def load_groups(session: Session, relation_id: int) -> frozenset[str]:
     return frozenset(keys)
 
 
-def load_facts(session: Session, relation_id: int) -> RelationFacts | None:
-    """What a condition sees, read fresh; None when the relation has been erased."""
+def load_events(
+    session: Session, relation_id: int, types: Collection[str]
+) -> tuple[EventFact, ...]:
+    """The relation's events of these types (only those a condition asks about)."""
+    if not types:
+        return ()
+    rows = session.exec(
+        select(Event.type, Event.occurred_at, Event.payload).where(
+            col(Event.relation_id) == relation_id, col(Event.type).in_(sorted(types))
+        )
+    ).all()
+    return tuple(EventFact(type=t, occurred_at=at, payload=payload) for t, at, payload in rows)
+
+
+def load_payload(session: Session, event_id: int | None) -> dict[str, Any] | None:
+    """The payload of the event that admitted a trip (`event.amount` in conditions)."""
+    if event_id is None:
+        return None
+    event = session.get(Event, event_id)
+    return None if event is None else dict(event.payload)
+
+
+def load_facts(
+    session: Session,
+    relation_id: int,
+    *,
+    event_types: Collection[str] = (),
+    event_id: int | None = None,
+    now: datetime | None = None,
+) -> RelationFacts | None:
+    """What a condition sees, read fresh; None when the relation has been erased.
+    `event_types`: the types its `event` nodes name; `event_id`: the admitting event."""
     record = load_relation(session, relation_id)
     if record is None:
         return None
-    return RelationFacts(fields=record.fields, groups=load_groups(session, relation_id))
+    return RelationFacts(
+        fields=record.fields,
+        groups=load_groups(session, relation_id),
+        events=load_events(session, relation_id, event_types),
+        event=load_payload(session, event_id),
+        now=now,
+    )
 
 
 def render_context(record: RelationRecord) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.statuses import JourneyStatus, SendStatus, TripStatus
@@ -39,8 +39,66 @@ class Relation(SQLModel, table=True):
     opt_in_email: bool = True
     opt_in_sms: bool = False
     custom: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The relation's id in another system (a webshop, a CRM): events may name it instead.
+    external_id: str | None = Field(default=None, unique=True, index=True, max_length=200)
+    # Set (lower-cased email) on relations that events created by address: unique, so two
+    # events for a new person at once create one relation (Actito's reconciliation).
+    email_claim: str | None = Field(default=None, unique=True, index=True, max_length=320)
     created_at: datetime = _ts(nullable=False, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Event(SQLModel, table=True):
+    """Something a relation did, with its payload. Stored before the API answers 2xx;
+    the Dispatch workflow started for it admits and signals (see activities/dispatch.py)."""
+
+    __table_args__ = _NEVER_REUSE_IDS
+    id: int | None = Field(default=None, primary_key=True)
+    relation_id: int = Field(foreign_key="relation.id", index=True, ondelete="CASCADE")
+    type: str = Field(max_length=100, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime = _ts(nullable=False)
+    received_at: datetime = _ts(nullable=False, default=utcnow)
+    # The same key twice has one effect and answers with the first result.
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
+    relation_created: bool = False
+    # The segment change this event caused, if any (dispatched with it).
+    change_id: int | None = None
+    dispatched_at: datetime | None = _ts(nullable=True)
+
+
+class Segment(SQLModel, table=True):
+    """A dynamic list: every relation that matches `condition`; membership is stored."""
+
+    __table_args__ = _NEVER_REUSE_IDS
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=100)
+    name: str = Field(max_length=200)
+    condition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class SegmentMember(SQLModel, table=True):
+    __tablename__ = "segment_member"
+    segment_id: int = Field(foreign_key="segment.id", primary_key=True, ondelete="CASCADE")
+    relation_id: int = Field(foreign_key="relation.id", primary_key=True, ondelete="CASCADE")
+    since: datetime = _ts(nullable=False, default=utcnow, index=True)
+
+
+class SegmentChange(SQLModel, table=True):
+    """A relation entered and/or left segments in one re-evaluation: recorded once, in
+    the transaction that changed the relation, so entry and shift fire exactly once."""
+
+    __tablename__ = "segment_change"
+    __table_args__ = _NEVER_REUSE_IDS
+    id: int | None = Field(default=None, primary_key=True)
+    relation_id: int = Field(foreign_key="relation.id", index=True, ondelete="CASCADE")
+    entered: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    left: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cause: str = Field(max_length=100)  # "fields", "groups", "event:12", "created"
+    at: datetime = _ts(nullable=False, default=utcnow)
+    dispatched_at: datetime | None = _ts(nullable=True)
 
 
 class Group(SQLModel, table=True):
@@ -97,7 +155,11 @@ class JourneyVersion(SQLModel, table=True):
 class Trip(SQLModel, table=True):
     """One relation's run through one journey version; its id is the workflow id."""
 
-    __table_args__ = (UniqueConstraint("journey_id", "relation_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("journey_id", "relation_id", "number"),
+        # One trip per admission cause: a retried dispatch or fan-out finds its trip.
+        Index("ix_trip_admission", "journey_id", "relation_id", "admission_key", unique=True),
+    )
     id: str = Field(primary_key=True, max_length=200)
     journey_id: int = Field(foreign_key="journey.id", index=True, ondelete="CASCADE")
     journey_version: int
@@ -116,6 +178,37 @@ class Trip(SQLModel, table=True):
     # a definition frozen before a bound existed): the trip cannot move until it is fixed
     # or cancelled. Kept up to date by the trip-sync schedule.
     problem: str | None = Field(default=None, max_length=300)
+    # Why the trip exists: which trigger (as the path shows it) and event admitted it.
+    trigger: str | None = Field(default=None, max_length=300)
+    event_id: int | None = Field(default=None, index=True)
+    # "event:12", "change:7", "run:3", "date:2027"; None for manual adds (each deliberate).
+    admission_key: str | None = Field(default=None, max_length=100)
+
+
+class AdmissionRun(SQLModel, table=True):
+    """A large admission (current segment members at activation, a segment edit, a
+    recurring date's day) run by the AdmitMembers workflow, page by page; its progress
+    is what the API shows."""
+
+    __tablename__ = "admission_run"
+    __table_args__ = (UniqueConstraint("journey_id", "key"), _NEVER_REUSE_IDS)
+    id: int | None = Field(default=None, primary_key=True)
+    journey_id: int = Field(foreign_key="journey.id", index=True, ondelete="CASCADE")
+    journey_version: int
+    # What the run is for, unique per journey: "members:v1", "date:1:2027-03-01", ...
+    key: str = Field(max_length=100)
+    trigger: str = Field(max_length=300)
+    trigger_index: int
+    # The source: {"segment": key, "since": iso} or {"date_field": f, "month_days": [...]}
+    source: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    admission_key: str = Field(max_length=100)
+    status: str = Field(default="running", max_length=16)
+    total: int = 0
+    admitted: int = 0
+    skipped: int = 0
+    cursor: int = 0  # the highest relation id handled so far
+    started_at: datetime = _ts(nullable=False, default=utcnow)
+    finished_at: datetime | None = _ts(nullable=True)
 
 
 class Passage(SQLModel, table=True):

@@ -17,7 +17,7 @@ from domain.steps import flow, messages, waits
 from domain.steps.base import NOTHING, Linear, References, StepBase
 from domain.steps.flow import ExitStep, IfStep, JumpStep
 from domain.steps.messages import SendEmailStep
-from domain.steps.waits import WaitStep, WaitUntilStep, WaitWindowStep
+from domain.steps.waits import WaitForEventStep, WaitStep, WaitUntilStep, WaitWindowStep
 
 FAMILIES = (waits, flow, messages)
 STEP_TYPES: tuple[type[StepBase], ...] = tuple(t for family in FAMILIES for t in family.STEPS)
@@ -41,6 +41,7 @@ __all__ = [
     "SendEmailStep",
     "Step",
     "StepBase",
+    "WaitForEventStep",
     "WaitStep",
     "WaitUntilStep",
     "WaitWindowStep",

@@ -34,6 +34,7 @@ class References:
             self.templates | other.templates,
             self.groups | other.groups,
             self.segments | other.segments,
+            {**self.fields, **other.fields},
         )
 
 
@@ -66,6 +67,10 @@ class StepBase(Model):
 
     def references(self) -> References:
         return NOTHING
+
+    def listens_for(self) -> frozenset[str]:
+        """Event types a trip at this step waits for (signalled to it as they arrive)."""
+        return frozenset()
 
 
 class Linear(StepBase):

@@ -7,21 +7,32 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from domain.conditions import Condition, bounded, describe_condition
 from domain.durations import MAX_WAIT, Duration
 from domain.schema import (
     WEEKDAYS,
     LocalTime,
+    StepId,
     TimeWindow,
     Weekday,
     check_window_order,
     is_frozen,
 )
-from domain.steps.base import Linear
+from domain.steps.base import Linear, StepBase
+from domain.triggers import EventType
 
 # A moment a wait_until may name. The past is fine (everyone goes straight on); the
 # upper end keeps the timer well inside what Temporal accepts (~290 years ahead).
 EARLIEST_MOMENT = datetime(1900, 1, 1)
 LATEST_MOMENT = datetime(2199, 12, 31, 23, 59, 59)
+
+
+def _wait_length(value: str, info: ValidationInfo) -> str:
+    parsed = Duration.parse(value)
+    # A frozen version was accepted when it was activated: its trips must still run.
+    if parsed.seconds > MAX_WAIT.total_seconds() and not is_frozen(info):
+        raise ValueError(f"'{value}' is longer than ten years, the longest wait")
+    return value
 
 
 class WaitStep(Linear):
@@ -32,14 +43,7 @@ class WaitStep(Linear):
     type: Literal["wait"]
     duration: str = Field(max_length=60, description="ISO-8601, at most ten years (P3653D)")
 
-    @field_validator("duration")
-    @classmethod
-    def _parse(cls, value: str, info: ValidationInfo) -> str:
-        parsed = Duration.parse(value)
-        # A frozen version was accepted when it was activated: its trips must still run.
-        if parsed.seconds > MAX_WAIT.total_seconds() and not is_frozen(info):
-            raise ValueError(f"'{value}' is longer than ten years, the longest wait")
-        return value
+    _parse = field_validator("duration")(_wait_length)
 
     @property
     def parsed(self) -> Duration:
@@ -113,4 +117,52 @@ class WaitWindowStep(Linear):
         return f"wait for window {self.window.describe()}"
 
 
-STEPS = (WaitStep, WaitUntilStep, WaitWindowStep)
+class WaitForEventStep(StepBase):
+    """Wait until the relation has an event of this type (and payload), at most `timeout`.
+
+    Counts every matching event since the trip started that no earlier wait_for_event
+    of the trip used, so an event that arrived just before the trip reached this step
+    (while it was sending the previous mail, say) is not missed."""
+
+    WAYS: ClassVar[tuple[str, ...]] = ("received", "timeout")
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "id": "bought",
+        "type": "wait_for_event",
+        "event": "purchase",
+        "timeout": "PT4H",
+    }
+
+    type: Literal["wait_for_event"]
+    event: EventType
+    where: Condition | None = Field(default=None, description="on the event's payload keys")
+    timeout: str = Field(max_length=60, description="ISO-8601, at most ten years")
+    on_received: StepId | None = Field(
+        default=None, description="Step after the event; default: the next in the list"
+    )
+    on_timeout: StepId | None = Field(
+        default=None, description="Step when the timeout passed first; default: the next"
+    )
+
+    _parse = field_validator("timeout")(_wait_length)
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _bounded(cls, raw: Any, info: ValidationInfo) -> Any:
+        return raw if is_frozen(info) or raw is None else bounded(raw)
+
+    @property
+    def parsed(self) -> Duration:
+        return Duration.parse(self.timeout)
+
+    def ways_out(self) -> dict[str, str | None]:
+        return {"received": self.on_received, "timeout": self.on_timeout}
+
+    def listens_for(self) -> frozenset[str]:
+        return frozenset({self.event})
+
+    def describe(self) -> str:
+        where = f" where {describe_condition(self.where)}" if self.where is not None else ""
+        return f"wait for event '{self.event}'{where}, at most {self.parsed.describe()}"
+
+
+STEPS = (WaitStep, WaitUntilStep, WaitWindowStep, WaitForEventStep)

@@ -339,7 +339,7 @@ def _set(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
         pytest.param(
             _set(("steps", 2, "condition"), "member_since is set"),
             ("steps", 2, "if", "condition"),
-            "a condition needs one of: all, any, not, in_group, field",
+            "a condition needs one of: all, any, not, in_group, event, field",
             id="condition-as-text",
         ),
         pytest.param(

@@ -1,0 +1,265 @@
+"""Triggers: what admits a relation to a journey, one class per kind (Procurios' five,
+plus any event, segment shift and manual add).
+
+Event-driven triggers say whether an event admits (`admits`); segment triggers whether
+a change of the relation's segment memberships does (`admits_change`); a recurring date
+is run by a Temporal Schedule per journey. Every admission goes through one service
+(`activities/admission.py`), which enforces the journey's re-entry setting.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from domain.conditions import (
+    Condition,
+    bounded,
+    describe_condition,
+    evaluate,
+    payload_facts,
+)
+from domain.schema import LocalTime, Model, is_frozen
+
+# Event types named in the seeds; any other name is a custom event.
+REGISTRATION = "registration"
+DONATION = "donation"
+EVENT_TYPE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+EventType = Annotated[str, Field(pattern=EVENT_TYPE, description="An event type name")]
+SegmentKey = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _bounded_condition(raw: Any, info: ValidationInfo) -> Any:
+    return raw if is_frozen(info) or raw is None else bounded(raw)
+
+
+class TriggerBase(Model):
+    # Whether a trip admitted by this trigger carries an admitting event.
+    BY_EVENT: ClassVar[bool] = False
+
+    type: str
+
+    def admits(self, event_type: str, payload: dict[str, Any]) -> bool:
+        """Whether an event of this type and payload admits the relation."""
+        return False
+
+    def admits_change(self, entered: frozenset[str], left: frozenset[str]) -> bool:
+        """Whether a change of segment memberships (keys entered, keys left) admits."""
+        return False
+
+    def segments(self) -> frozenset[str]:
+        return frozenset()
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class ManualTrigger(TriggerBase):
+    """Someone (a colleague, an app) adds the relation through the API."""
+
+    type: Literal["manual"]
+
+    def describe(self) -> str:
+        return "manual"
+
+
+class RegistrationTrigger(TriggerBase):
+    """A `registration` event, from this form (or any form when none is named)."""
+
+    BY_EVENT: ClassVar[bool] = True
+    type: Literal["registration"]
+    form: str | None = Field(default=None, min_length=1, max_length=200)
+
+    def admits(self, event_type: str, payload: dict[str, Any]) -> bool:
+        if event_type != REGISTRATION:
+            return False
+        return self.form is None or _same_text(payload.get("form"), self.form)
+
+    def describe(self) -> str:
+        return f"registration on form '{self.form}'" if self.form else "registration (any form)"
+
+
+def _amount(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _same_text(actual: Any, expected: str) -> bool:
+    return actual is not None and str(actual).casefold() == expected.casefold()
+
+
+class DonationTrigger(TriggerBase):
+    """A `donation` event: to this fund and campaign (any when not named), with an
+    amount within the bounds. Both bounds are inclusive: `min_amount: 10` admits 10.00."""
+
+    BY_EVENT: ClassVar[bool] = True
+    type: Literal["donation"]
+    fund: str | None = Field(default=None, min_length=1, max_length=200)
+    campaign: str | None = Field(default=None, min_length=1, max_length=200)
+    min_amount: Decimal | None = Field(default=None, ge=0, description="inclusive")
+    max_amount: Decimal | None = Field(default=None, ge=0, description="inclusive")
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self, info: ValidationInfo) -> DonationTrigger:
+        if (
+            self.min_amount is not None
+            and self.max_amount is not None
+            and self.min_amount > self.max_amount
+            and not is_frozen(info)
+        ):
+            raise ValueError("min_amount must not be above max_amount")
+        return self
+
+    def admits(self, event_type: str, payload: dict[str, Any]) -> bool:
+        if event_type != DONATION:
+            return False
+        if self.fund is not None and not _same_text(payload.get("fund"), self.fund):
+            return False
+        if self.campaign is not None and not _same_text(payload.get("campaign"), self.campaign):
+            return False
+        if self.min_amount is None and self.max_amount is None:
+            return True
+        amount = _amount(payload.get("amount"))
+        if amount is None:
+            return False
+        if self.min_amount is not None and amount < self.min_amount:
+            return False
+        return self.max_amount is None or amount <= self.max_amount
+
+    def describe(self) -> str:
+        parts = ["donation"]
+        if self.fund:
+            parts.append(f"to fund '{self.fund}'")
+        if self.campaign:
+            parts.append(f"in campaign '{self.campaign}'")
+        if self.min_amount is not None:
+            parts.append(f">= {self.min_amount}")
+        if self.max_amount is not None:
+            parts.append(f"<= {self.max_amount}")
+        return " ".join(parts)
+
+
+class EventTrigger(TriggerBase):
+    """Any event of this type (`purchase`, `download`, `cart_abandoned`, ...), optionally
+    only when its payload matches `where` (the condition language, on payload keys)."""
+
+    BY_EVENT: ClassVar[bool] = True
+    type: Literal["event"]
+    event: EventType
+    where: Condition | None = None
+
+    _bounded = field_validator("where", mode="before")(_bounded_condition)
+
+    def admits(self, event_type: str, payload: dict[str, Any]) -> bool:
+        if event_type != self.event:
+            return False
+        return self.where is None or evaluate(self.where, payload_facts(payload)).result
+
+    def describe(self) -> str:
+        where = f" where {describe_condition(self.where)}" if self.where is not None else ""
+        return f"event '{self.event}'{where}"
+
+
+class SegmentEntryTrigger(TriggerBase):
+    """The relation comes to match the segment (Procurios' relation list)."""
+
+    type: Literal["segment_entry"]
+    segment: SegmentKey
+
+    def admits_change(self, entered: frozenset[str], left: frozenset[str]) -> bool:
+        return self.segment in entered
+
+    def segments(self) -> frozenset[str]:
+        return frozenset({self.segment})
+
+    def describe(self) -> str:
+        return f"enters segment '{self.segment}'"
+
+
+class SegmentShiftTrigger(TriggerBase):
+    """The relation leaves segment `from` and enters segment `to` in one change (Actito's
+    segment shift: a repeat buyer becomes an ambassador)."""
+
+    type: Literal["segment_shift"]
+    from_: SegmentKey = Field(alias="from")
+    to: SegmentKey
+
+    @model_validator(mode="after")
+    def _two_segments(self, info: ValidationInfo) -> SegmentShiftTrigger:
+        if self.from_ == self.to and not is_frozen(info):
+            raise ValueError("'from' and 'to' must be different segments")
+        return self
+
+    def admits_change(self, entered: frozenset[str], left: frozenset[str]) -> bool:
+        return self.from_ in left and self.to in entered
+
+    def segments(self) -> frozenset[str]:
+        return frozenset({self.from_, self.to})
+
+    def describe(self) -> str:
+        return f"moves from segment '{self.from_}' to '{self.to}'"
+
+
+class RecurringDateTrigger(TriggerBase):
+    """Every year, `days_before` days before the date in a date field of the relation
+    (birthday, contract renewal, customer since), at `at` in the journey's timezone.
+    Someone born on 29 February is admitted on 28 February in years without one. One trip
+    per relation per year, whatever the re-entry setting."""
+
+    type: Literal["recurring_date"]
+    field: str = Field(min_length=1, max_length=64, description="a date field, e.g. birth_date")
+    days_before: int = Field(default=0, ge=0, le=365)
+    at: LocalTime = Field(default=time(9, 0), description="local time of day (journey timezone)")
+
+    def describe(self) -> str:
+        before = f"{self.days_before} days before " if self.days_before else ""
+        return f"every year {before}{self.field} at {self.at:%H:%M}"
+
+
+TRIGGER_TYPES: tuple[type[TriggerBase], ...] = (
+    ManualTrigger,
+    RegistrationTrigger,
+    DonationTrigger,
+    EventTrigger,
+    SegmentEntryTrigger,
+    SegmentShiftTrigger,
+    RecurringDateTrigger,
+)
+
+Trigger = Annotated[
+    ManualTrigger
+    | RegistrationTrigger
+    | DonationTrigger
+    | EventTrigger
+    | SegmentEntryTrigger
+    | SegmentShiftTrigger
+    | RecurringDateTrigger,
+    Field(discriminator="type"),
+]
+
+
+class ExitOn(Model):
+    """A goal: a trip leaves the journey at once when the relation has such an event
+    (leave the abandoned-cart journey when a `purchase` arrives)."""
+
+    event: EventType
+    where: Condition | None = None
+
+    _bounded = field_validator("where", mode="before")(_bounded_condition)
+
+    def matches(self, event_type: str, payload: dict[str, Any]) -> bool:
+        if event_type != self.event:
+            return False
+        return self.where is None or evaluate(self.where, payload_facts(payload)).result
+
+    def describe(self) -> str:
+        where = f" where {describe_condition(self.where)}" if self.where is not None else ""
+        return f"leaves on event '{self.event}'{where}"
