@@ -12,10 +12,12 @@ while it was being started is cancelled again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -52,40 +54,44 @@ def trip_id(journey_id: int, relation_id: int, number: int) -> str:
     return f"trip:{journey_id}:{relation_id}:{number}"
 
 
+@dataclass(frozen=True)
+class Cause:
+    """Why a relation is admitted. `key` names the cause (`event:12`, `change:7`,
+    `run:3`, `date:0:2027`): one trip per journey, relation and key, so a retried
+    dispatch or fan-out, or an event delivered twice, finds the trip it already started.
+    Manual adds have no key: each is a deliberate admission."""
+
+    trigger: str | None = None
+    event_id: int | None = None
+    key: str | None = None
+
+
+MANUAL = Cause(trigger="manual")
+
+
 async def admit(
-    client: Client, engine: Engine, task_queue: str, journey_id: int, relation_id: int
+    client: Client,
+    engine: Engine,
+    task_queue: str,
+    journey_id: int,
+    relation_id: int,
+    cause: Cause = MANUAL,
 ) -> Trip:
     """Start relation `relation_id`'s next trip through journey `journey_id`.
 
     Raises NotFound (journey or relation) or AdmissionConflict (journey not active,
-    re-entry forbidden, or the same trip started concurrently).
+    re-entry forbidden, or the same trip started concurrently). With a cause key that
+    already admitted this relation, returns that trip (starting its workflow if a crash
+    came between the row and the start).
     """
-    trip, name, definition = await asyncio.to_thread(_reserve, engine, journey_id, relation_id)
+    trip, name, definition, again = await asyncio.to_thread(
+        _reserve, engine, journey_id, relation_id, cause
+    )
+    if again:
+        await _restart_if_unstarted(client, task_queue, trip, name, definition)
+        return trip
     try:
-        await client.start_workflow(
-            TRIP_WORKFLOW,
-            TripInput(
-                trip_id=trip.id,
-                journey_id=journey_id,
-                journey_version=trip.journey_version,
-                relation_id=relation_id,
-                definition=definition,
-            ),
-            id=trip.id,
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(JOURNEY_ID, str(journey_id)),
-                    SearchAttributePair(JOURNEY_VERSION, trip.journey_version),
-                    SearchAttributePair(RELATION_ID, str(relation_id)),
-                    SearchAttributePair(STEP, definition.steps[0].id),
-                ]
-            ),
-            static_summary=f"{name} · relation {relation_id} · v{trip.journey_version}",
-            static_details=describe_steps(definition),
-        )
+        await _start(client, task_queue, trip, name, definition)
     except WorkflowAlreadyStartedError:
         # Temporal remembers this trip id (e.g. our store was reset within retention).
         await asyncio.to_thread(_forget, engine, trip.id)
@@ -100,13 +106,64 @@ async def admit(
     return trip
 
 
+async def _start(
+    client: Client, task_queue: str, trip: Trip, name: str, definition: JourneyDefinition
+) -> None:
+    admitted_by = f" · {trip.trigger}" if trip.trigger else ""
+    event = f" · event {trip.event_id}" if trip.event_id is not None else ""
+    await client.start_workflow(
+        TRIP_WORKFLOW,
+        TripInput(
+            trip_id=trip.id,
+            journey_id=trip.journey_id,
+            journey_version=trip.journey_version,
+            relation_id=trip.relation_id,
+            definition=definition,
+            trigger=trip.trigger,
+            event_id=trip.event_id,
+        ),
+        id=trip.id,
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(JOURNEY_ID, str(trip.journey_id)),
+                SearchAttributePair(JOURNEY_VERSION, trip.journey_version),
+                SearchAttributePair(RELATION_ID, str(trip.relation_id)),
+                SearchAttributePair(STEP, definition.steps[0].id),
+            ]
+        ),
+        static_summary=f"{name} · relation {trip.relation_id} · v{trip.journey_version}"
+        f"{admitted_by}{event}",
+        static_details=describe_steps(definition),
+    )
+
+
+async def _restart_if_unstarted(
+    client: Client, task_queue: str, trip: Trip, name: str, definition: JourneyDefinition
+) -> None:
+    """The cause already admitted this relation. If its trip still runs, its workflow may
+    be missing (the admitting process died between the row and the start): start it;
+    Temporal refusing a duplicate id means it was there all along."""
+    if trip.status != TripStatus.running:
+        return
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await _start(client, task_queue, trip, name, definition)
+
+
 def _reserve(
-    engine: Engine, journey_id: int, relation_id: int
-) -> tuple[Trip, str, JourneyDefinition]:
-    """Insert the trip row (status running, at the first step) under the re-entry rule."""
+    engine: Engine, journey_id: int, relation_id: int, cause: Cause
+) -> tuple[Trip, str, JourneyDefinition, bool]:
+    """Insert the trip row (status running, at the first step) under the re-entry rule;
+    or find the trip this cause already admitted (the last value is then True)."""
     for _ in range(_NUMBER_ATTEMPTS):
         with Session(engine, expire_on_commit=False) as session:
             journey = journeys.get(session, journey_id)
+            earlier = _admitted_by(session, journey_id, relation_id, cause)
+            if earlier is not None:
+                frozen = journeys.version(session, journey_id, earlier.journey_version)
+                return earlier, journey.name, parse_frozen(frozen.definition), True
             if journey.status != JourneyStatus.active or journey.active_version is None:
                 raise AdmissionConflict(f"journey {journey_id} is not active")
             frozen = journeys.version(session, journey_id, journey.active_version)
@@ -125,21 +182,37 @@ def _reserve(
                 status=TripStatus.running,
                 current_step=definition.steps[0].id,
                 started_at=utcnow(),
+                trigger=cause.trigger,
+                event_id=cause.event_id,
+                admission_key=cause.key,
             )
             session.add(trip)
             try:
                 session.commit()
             except IntegrityError:
-                # Another admission took this number between our read and our write.
+                # Another admission took this number (or this cause's key) between our
+                # read and our write: the loop finds the latter as `earlier`.
                 session.rollback()
-                if definition.reentry == "always":
+                if definition.reentry == "always" or cause.key is not None:
                     continue
                 raise AdmissionConflict(
                     f"relation {relation_id} was admitted to journey {journey_id} "
                     "at the same moment"
                 ) from None
-            return trip, journey.name, definition
+            return trip, journey.name, definition, False
     raise AdmissionConflict(f"could not number a new trip for relation {relation_id}")
+
+
+def _admitted_by(session: Session, journey_id: int, relation_id: int, cause: Cause) -> Trip | None:
+    if cause.key is None:
+        return None
+    return session.exec(
+        select(Trip).where(
+            col(Trip.journey_id) == journey_id,
+            col(Trip.relation_id) == relation_id,
+            col(Trip.admission_key) == cause.key,
+        )
+    ).first()
 
 
 def _check_reentry(

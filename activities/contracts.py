@@ -27,6 +27,13 @@ TASK_QUEUE = "reisplan-trips"
 TRIP_WORKFLOW = "Trip"
 SYNC_CLOSED_TRIPS_WORKFLOW = "SyncClosedTrips"
 RESEND_EMAIL_WORKFLOW = "ResendEmail"
+DISPATCH_WORKFLOW = "Dispatch"
+ADMIT_MEMBERS_WORKFLOW = "AdmitMembers"
+
+# Signals a running trip hears: an event of a type it listens for (its goals, its
+# wait_for_event steps). Carries ids and which of its steps and goals match, never the
+# payload.
+EVENT_SIGNAL = "event"
 
 # Activity types. Names are part of every recorded history: never rename one.
 RECORD_PASSAGES = "record_passages"
@@ -35,6 +42,9 @@ SEND_EMAIL = "send_email"
 FINISH_TRIP = "finish_trip"
 SYNC_CLOSED_TRIPS = "sync_closed_trips"
 RESEND_EMAIL = "resend_email"
+DISPATCH = "dispatch"
+ADMIT_PAGE = "admit_page"
+FIND_EVENTS = "find_events"
 # Used only by trips started before bookkeeping was folded into the steps' activities
 # (workflows/legacy.py); remove with it.
 RECORD_STEP = "record_step"
@@ -74,6 +84,10 @@ class TripInput(_Contract):
     journey_version: int
     relation_id: int
     definition: dict[str, Any]
+    # What admitted it (for the Web UI and for `event.x` in conditions and templates,
+    # whose payload activities load by id). Absent in trips started before events.
+    trigger: str | None = None
+    event_id: int | None = None
 
     @field_validator("definition", mode="before")
     @classmethod
@@ -125,6 +139,7 @@ class CheckConditionInput(_Contract):
     passage: PassageKey = Field(validation_alias=AliasChoices("passage", "visit"))
     relation_id: int
     condition: Condition
+    event_id: int | None = None  # the admitting event, for `event.amount`
     writes: list[PassageWrite] = Field(default_factory=list, description="written first")
 
 
@@ -156,6 +171,7 @@ class SendEmailInput(_Contract):
     writes: list[PassageWrite] = Field(default_factory=list, description="written first")
     # The trip ends after this step: close it in the same transaction as the outcome.
     ends_trip: bool = False
+    event_id: int | None = None  # the admitting event, for `{{ event.fund }}`
 
 
 class SendEmailResult(_Contract):
@@ -184,3 +200,112 @@ class SyncClosedTripsResult(_Contract):
     closed: int
     stuck: int = 0  # running trips whose workflow task keeps failing
     resent: int = 0  # uncertain sends started again (REISPLAN_UNCERTAIN_SENDS=resend)
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+class DispatchInput(_Contract):
+    """One stored cause to act on: an event (and the segment change it caused), or a
+    segment change of its own (a field or group change). Workflow id
+    `dispatch:event:{id}` or `dispatch:change:{id}`: starting it twice does it once."""
+
+    event_id: int | None = None
+    change_id: int | None = None
+
+
+class DispatchResult(_Contract):
+    admitted: list[str] = Field(default_factory=list, description="trip ids started")
+    refused: int = 0  # matched, but the re-entry setting (or a race) said no
+    signalled: list[str] = Field(default_factory=list, description="running trips told")
+
+
+class EventSignal(_Contract):
+    """An event for a running trip: which of its wait_for_event steps and goals match
+    it (decided by the dispatch activity, which reads the payload; the trip never does)."""
+
+    event_id: int
+    type: str
+    steps: list[str] = Field(default_factory=list)
+    exits: bool = False
+
+
+class FindEventsInput(_Contract):
+    """A wait_for_event step asks which matching events the relation already has since
+    its trip began (after the event that admitted it, or after its admission): an
+    event that came just before the trip reached the step is not missed."""
+
+    trip_id: str
+    step_id: str
+    writes: list[PassageWrite] = Field(default_factory=list, description="written first")
+
+
+class FindEventsResult(_Contract):
+    event_ids: list[int] = Field(default_factory=list)
+    exit_event_id: int | None = None  # a goal event already there: leave at once
+
+
+# --- large admissions --------------------------------------------------------------------
+
+
+class AdmitMembersInput(_Contract):
+    """An admission run (a row of `admission_run`) to carry out, page by page."""
+
+    run_id: int
+
+
+class AdmitPageInput(_Contract):
+    run_id: int
+
+
+class AdmitPageResult(_Contract):
+    admitted: int
+    skipped: int
+    done: bool
+
+
+# --- recurring dates ---------------------------------------------------------------------
+# One Temporal Schedule per recurring_date trigger of an active journey
+# (activities/recurring_schedules.py) starts a RecurringDate workflow every day.
+
+# Imported here, not at the top: this section is appended to the file as it stands.
+from datetime import date  # noqa: E402
+
+RECURRING_DATE_WORKFLOW = "RecurringDate"
+RUN_RECURRING_DATE = "run_recurring_date"
+
+# Temporal sets this on every workflow a Schedule starts: the moment it was scheduled
+# for, also when it runs later (a backfill, a catch-up after an outage, a buffered run).
+SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+
+
+def recurring_schedule_id(journey_id: int, trigger_index: int) -> str:
+    """The Schedule's id and its workflows' id (Temporal appends the scheduled time)."""
+    return f"recurring:{journey_id}:{trigger_index}"
+
+
+class RecurringDateInput(_Contract):
+    """What the Schedule starts RecurringDate with: ids only (the definition is read by
+    the activity, from the journey's active version)."""
+
+    journey_id: int
+    trigger_index: int
+
+
+class RecurringRunInput(_Contract):
+    """The moment the run was scheduled for, not its local day: the journey's timezone
+    is read with the active version, by the activity (inputs stay ids and moments)."""
+
+    journey_id: int
+    trigger_index: int
+    scheduled_at: datetime
+
+
+class RecurringRunResult(_Contract):
+    # The local days the run stood for: its own, preceded by any day whose run time the
+    # clock skipped (domain.recurring.days_of_run). Empty when skipped.
+    days: list[date] = Field(default_factory=list)
+    # Admission runs still to carry out (AdmitMembers, one child workflow each); a day
+    # on which nobody's date comes round has none.
+    run_ids: list[int] = Field(default_factory=list)
+    skipped: str | None = None  # why nothing was done: journey inactive, trigger gone

@@ -7,10 +7,11 @@ from temporalio import activity
 
 from activities.contracts import CHECK_CONDITION, CheckConditionInput, CheckConditionResult
 from activities.passages import write_passage, write_passages
-from domain.conditions import evaluate
+from domain.conditions import evaluate, event_types_mentioned
 from domain.statuses import Outcome
 from store.db import session_scope
 from store.facts import load_facts
+from store.models import utcnow
 
 
 class CrmActivities:
@@ -23,7 +24,13 @@ class CrmActivities:
         write): the path always shows the branch the workflow was told to take, and why."""
         with session_scope(self._engine) as session:
             write_passages(session, data.writes)
-            facts = load_facts(session, data.relation_id)
+            facts = load_facts(
+                session,
+                data.relation_id,
+                event_types=event_types_mentioned(data.condition),
+                event_id=data.event_id,
+                now=utcnow(),
+            )
             if facts is None:
                 outcome, detail = Outcome.relation_erased, "the relation no longer exists"
                 result = CheckConditionResult(result=False, reason=detail, relation_exists=False)

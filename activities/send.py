@@ -39,8 +39,8 @@ from activities.passages import write_passage, write_passages
 from domain.statuses import FINAL_SENDS, Outcome, SendStatus, TripStatus
 from store import ledger, paths
 from store.db import session_scope
-from store.facts import RelationRecord, load_relation, render_context
-from store.models import Template, utcnow
+from store.facts import RelationRecord, load_payload, load_relation, render_context
+from store.models import Template, Trip, utcnow
 
 RELATION_ERASED = "relation erased"
 TRIP_ENDED = "the trip is no longer running"
@@ -66,6 +66,8 @@ class _Facts:
     relation: RelationRecord | None
     template: Template | None
     trip_running: bool
+    # The payload of the event that admitted the trip: `{{ event.fund }}`.
+    event: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,9 @@ class SendActivities:
             template = session.exec(
                 select(Template).where(col(Template.key) == entry.template)
             ).first()
-            return _Facts(relation, template, trip_running=True)
+            trip = session.get(Trip, entry.trip_id)
+            event = load_payload(session, trip.event_id if trip is not None else None)
+            return _Facts(relation, template, trip_running=True, event=event)
 
     async def _send(
         self, data: SendEmailInput, key: str, entry: ledger.LedgerEntry, facts: _Facts
@@ -224,7 +228,12 @@ class SendActivities:
     def _facts(session: Session, data: SendEmailInput) -> _Facts:
         relation = load_relation(session, data.relation_id)
         template = session.exec(select(Template).where(col(Template.key) == data.template)).first()
-        return _Facts(relation, template, paths.is_running(session, data.passage.trip_id))
+        return _Facts(
+            relation,
+            template,
+            paths.is_running(session, data.passage.trip_id),
+            load_payload(session, data.event_id),
+        )
 
     def _prepare(
         self, data: SendEmailInput, message_id: str, facts: _Facts
@@ -253,7 +262,7 @@ class SendActivities:
         except InvalidAddress:
             return _Decision(SendStatus.skipped, BAD_ADDRESS)
         try:
-            mail = self._renderer.render(source_of(template), render_context(relation))
+            mail = self._renderer.render(source_of(template), render_context(relation, facts.event))
         except RenderError as error:
             return _Decision(SendStatus.failed, str(error))
         message = build_message(

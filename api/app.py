@@ -12,12 +12,27 @@ from temporalio.client import Client
 
 from activities.mail.render import Rendering
 from api import errors, limits
-from api.routers import groups, health, journeys, mail, relations, sends, templates, trips
+from api.routers import (
+    events,
+    groups,
+    health,
+    journeys,
+    mail,
+    relations,
+    sends,
+    templates,
+    trips,
+)
 from api.security import check_scopes
 
 TAGS = [
     {"name": "relations", "description": "People in the CRM; deleting one erases the person."},
     {"name": "groups", "description": "Static lists of relations."},
+    {
+        "name": "events",
+        "description": "What relations did: admits them to journeys, moves their "
+        "segments, reaches their running trips.",
+    },
     {"name": "templates", "description": "Emails with personalisation (Jinja)."},
     {"name": "journeys", "description": "Drafts, versions, activation, statistics."},
     {
@@ -31,7 +46,9 @@ TAGS = [
 
 
 def routers(*, with_mail_sink: bool) -> list[APIRouter]:
-    found = [m.router for m in (relations, groups, templates, journeys, trips, sends, health)]
+    found = [
+        m.router for m in (relations, events, groups, templates, journeys, trips, sends, health)
+    ]
     return [*found, mail.router] if with_mail_sink else found
 
 

@@ -9,8 +9,10 @@ the same meaning (a property test keeps the two equal).
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -180,13 +182,14 @@ class EventFact:
 class RelationFacts:
     """What a condition may look at: field values (standard and custom), group keys,
     the relation's events (those of the types the condition names), the payload of the
-    event that admitted the trip (`event.amount`), and the moment `within` counts from."""
+    event that admitted the trip (`event.amount`), and `as_of`, the moment `within`
+    counts back from."""
 
     fields: dict[str, Any]
     groups: frozenset[str] = field(default_factory=frozenset)
     events: tuple[EventFact, ...] = ()
     event: dict[str, Any] | None = None
-    now: datetime | None = None
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -219,18 +222,18 @@ def evaluate(condition: Condition, facts: RelationFacts) -> Evaluation:
         verb = "is" if member else "is not"
         return Evaluation(member, f"{verb} in group '{condition.in_group}'")
     if isinstance(condition, EventCondition):
-        found = any(_event_matches(condition, e, facts.now) for e in facts.events)
+        found = any(_event_matches(condition, e, facts.as_of) for e in facts.events)
         verb = "has" if found else "has no"
         period = f" within {condition.within}" if condition.within else ""
         return Evaluation(found, f"{verb} event '{condition.event}'{period}")
     return _compare(condition, facts)
 
 
-def _event_matches(condition: EventCondition, fact: EventFact, now: datetime | None) -> bool:
+def _event_matches(condition: EventCondition, fact: EventFact, as_of: datetime | None) -> bool:
     if fact.type != condition.event:
         return False
     period = condition.period
-    if period is not None and (now is None or fact.occurred_at < now - period):
+    if period is not None and (as_of is None or fact.occurred_at < as_of - period):
         return False
     return condition.where is None or evaluate(condition.where, payload_facts(fact.payload)).result
 
@@ -268,6 +271,44 @@ def _is_set(value: Any) -> bool:
     return value is not None and value != "" and value != []
 
 
+# --- how values compare ------------------------------------------------------------------
+#
+# Segments select with SQL what `evaluate` decides here (`store/condition_sql.py`, kept
+# equal by a property test on SQLite and PostgreSQL), so every rule below is one that
+# both databases can follow exactly. Where Python alone could do more, the rule was
+# narrowed to what SQL can do too (a segment and an `if` on the same condition must
+# agree on every relation):
+# - case is ignored for ASCII letters only (SQLite's lower() knows no other letters),
+#   not with str.casefold();
+# - text reads as a number when it is a plain decimal (`42`, ` -1.5 `, `1e3`), not any
+#   float() spelling (`inf`, `1_000`, Unicode digits); at most 40 characters, and an
+#   exponent of at most two digits, so no database overflows where Python would not;
+# - text reads as a date when it is `YYYY-MM-DD`, or a moment `YYYY-MM-DD[T ]HH:MM`
+#   with optional `:SS`, `.ffffff` (1 to 6 digits) and `Z` or `+HH:MM`, not every
+#   spelling fromisoformat() accepts;
+# - a list or an object (in custom fields or payloads) equals nothing and orders with
+#   nothing; `contains` looks at a list's items and finds nothing in an object; None
+#   (a list item, an `in` item) equals nothing;
+# - integers of more than 300 digits are no numbers.
+
+# What str.strip() would remove, limited to what SQL's trim() can be told.
+TEXT_SPACE = " \t\n\r\x0b\x0c"
+NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?")
+MAX_NUMBER_TEXT = 40
+MAX_INT_DIGITS = 300
+_DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_MOMENT_TEXT = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def fold_case(text: str) -> str:
+    """Text as compared without regard to case: ASCII letters lowered, nothing else."""
+    return text.translate(_ASCII_LOWER)
+
+
 def _apply(op: str, actual: Any, expected: Any) -> bool:
     if op == "is_set":
         return _is_set(actual)
@@ -281,16 +322,20 @@ def _apply(op: str, actual: Any, expected: Any) -> bool:
     if op == "contains":
         if isinstance(actual, list):
             return any(_equal(item, expected) for item in actual)
-        return str(expected).casefold() in str(actual).casefold()
+        if isinstance(actual, dict):
+            return False
+        return fold_case(str(expected)) in fold_case(str(actual))
     if op == "eq":
         return _equal(actual, expected)
     if op == "ne":
         return not _equal(actual, expected)
+    if not (_scalar(actual) and _scalar(expected)):
+        return False
     left, right = _comparable(actual, expected)
     if isinstance(left, str) and isinstance(right, str):
         # Text that holds numbers ("9" from a form, value "18") orders by value: as text
         # "9" would come after "18".
-        left_number, right_number = _as_number(left), _as_number(right)
+        left_number, right_number = as_number(left), as_number(right)
         if left_number is not None and right_number is not None:
             left, right = left_number, right_number
     if left is None or right is None:
@@ -307,12 +352,18 @@ def _apply(op: str, actual: Any, expected: Any) -> bool:
         return False
 
 
+def _scalar(value: Any) -> bool:
+    return value is not None and not isinstance(value, (list, tuple, dict))
+
+
 def _equal(actual: Any, expected: Any) -> bool:
+    if not (_scalar(actual) and _scalar(expected)):
+        return False
     left, right = _comparable(actual, expected)
     if left is None or right is None:
         return False
     if isinstance(left, str) and isinstance(right, str):
-        return left.casefold() == right.casefold()
+        return fold_case(left) == fold_case(right)
     return bool(left == right)
 
 
@@ -323,32 +374,37 @@ def _comparable(actual: Any, expected: Any) -> tuple[Any, Any]:
     and '42' as a number when the condition says so.
     """
     if isinstance(actual, bool) or isinstance(expected, bool):
-        return _as_bool(actual), _as_bool(expected)
-    if _is_number(actual) or _is_number(expected):
-        return _as_number(actual), _as_number(expected)
-    left_date, right_date = _as_date(actual), _as_date(expected)
+        return as_bool(actual), as_bool(expected)
+    if is_number(actual) or is_number(expected):
+        return as_number(actual), as_number(expected)
+    left_date, right_date = as_date(actual), as_date(expected)
     if left_date is not None and right_date is not None:
         return _align_dates(left_date, right_date)
     return str(actual), str(expected)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _as_number(value: Any) -> float | None:
-    if _is_number(value):
+def as_number(value: Any) -> float | None:
+    """A number, or text that holds a plain decimal, as a float; None for anything else."""
+    if is_number(value):
+        if isinstance(value, int) and abs(value) >= 10**MAX_INT_DIGITS:
+            return None
         return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
+    if not isinstance(value, str):
         return None
+    text = value.strip(TEXT_SPACE)
+    if len(text) > MAX_NUMBER_TEXT or NUMBER_TEXT.fullmatch(text) is None:
+        return None
+    return float(text)
 
 
-def _as_bool(value: Any) -> bool | None:
+def as_bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().casefold()
+    text = fold_case(str(value).strip(TEXT_SPACE))
     if text in ("true", "yes", "1"):
         return True
     if text in ("false", "no", "0"):
@@ -356,16 +412,45 @@ def _as_bool(value: Any) -> bool | None:
     return None
 
 
-def _as_date(value: Any) -> date | datetime | None:
+def as_date(value: Any) -> date | datetime | None:
+    """A date or datetime as is; text in one of the two ISO shapes parsed; else None."""
     if isinstance(value, (date, datetime)):
         return value
-    if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-":
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed.date() if len(value) == 10 else parsed
+    if not isinstance(value, str):
+        return None
+    day = _DATE_TEXT.fullmatch(value)
+    moment = None if day else _MOMENT_TEXT.fullmatch(value)
+    try:
+        if day:
+            return date(*(int(part) for part in day.groups()))
+        if moment:
+            return _moment(moment.groups())
+    except ValueError:  # 2024-02-30, 25:00, year 0
+        return None
     return None
+
+
+def _moment(parts: tuple[str | None, ...]) -> datetime | None:
+    year, month, day, hour, minute, second, fraction, offset = parts
+    zone: tzinfo | None = None
+    if offset == "Z":
+        zone = UTC
+    elif offset is not None:
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if hours > 23 or minutes > 59:
+            return None
+        sign = -1 if offset[0] == "-" else 1
+        zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return datetime(
+        int(str(year)),
+        int(str(month)),
+        int(str(day)),
+        int(str(hour)),
+        int(str(minute)),
+        int(second or 0),
+        int((fraction or "").ljust(6, "0")),
+        tzinfo=zone,
+    )
 
 
 def _align_dates(left: date | datetime, right: date | datetime) -> tuple[Any, Any]:

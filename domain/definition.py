@@ -21,7 +21,6 @@ from domain.schema import FROZEN, Model, TimeWindow, is_frozen
 from domain.steps import References, Step, StepBase
 from domain.triggers import ExitOn, ManualTrigger, Trigger
 
-
 # Far beyond any real journey; it bounds the work of validating a definition.
 MAX_STEPS = 500
 MAX_TEXT = 1000
@@ -48,6 +47,10 @@ def _too_long(at: _At | None) -> PydanticCustomError:
     )
 
 
+def _manual_only() -> list[Trigger]:
+    return [ManualTrigger(type="manual")]
+
+
 class JourneyDefinition(Model):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = "Europe/Amsterdam"
@@ -60,7 +63,7 @@ class JourneyDefinition(Model):
         default=None, description="When mail may go out; sends outside it wait for it"
     )
     triggers: list[Trigger] = Field(
-        default_factory=lambda: [ManualTrigger(type="manual")],
+        default_factory=_manual_only,
         min_length=1,
         max_length=50,
         description="What admits a relation; a relation matched by several at once is "

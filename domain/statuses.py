@@ -65,6 +65,9 @@ class Outcome(StrEnum):
     failed = "failed"
     uncertain = "uncertain"
     exited = "exited"
+    received = "received"  # wait_for_event: the event came
+    timed_out = "timed_out"  # wait_for_event: the timeout passed first
+    goal_reached = "goal_reached"  # an exit_on event ended the trip here
     cancelled = "cancelled"
     relation_erased = "relation_erased"
 

@@ -66,7 +66,9 @@ def load_events(
             col(Event.relation_id) == relation_id, col(Event.type).in_(sorted(types))
         )
     ).all()
-    return tuple(EventFact(type=t, occurred_at=at, payload=payload) for t, at, payload in rows)
+    return tuple(
+        EventFact(type=t, occurred_at=at, payload=dict(payload)) for t, at, payload in rows
+    )
 
 
 def load_payload(session: Session, event_id: int | None) -> dict[str, Any] | None:
@@ -95,10 +97,12 @@ def load_facts(
         groups=load_groups(session, relation_id),
         events=load_events(session, relation_id, event_types),
         event=load_payload(session, event_id),
-        now=now,
+        as_of=now,
     )
 
 
-def render_context(record: RelationRecord) -> dict[str, Any]:
-    """Template variables: `{{ relation.first_name }}`, `{{ relation.member_since }}`."""
-    return {"relation": {**record.fields, "id": record.id}}
+def render_context(record: RelationRecord, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Template variables: `{{ relation.first_name }}`, `{{ relation.member_since }}`, and
+    the payload of the event that admitted the trip, `{{ event.fund }}` (empty when a
+    trip was not admitted by an event)."""
+    return {"relation": {**record.fields, "id": record.id}, "event": event or {}}

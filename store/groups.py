@@ -8,7 +8,8 @@ from sqlmodel import Session, col, select
 
 from store import journeys
 from store.errors import Conflict, NotFound
-from store.models import Group, GroupMember, Relation
+from store.membership import reevaluate
+from store.models import Group, GroupMember, Relation, utcnow
 
 
 def create(session: Session, key: str, name: str) -> Group:
@@ -65,6 +66,8 @@ def add_member(session: Session, key: str, relation_id: int) -> None:
     assert group.id is not None
     session.add(GroupMember(group_id=group.id, relation_id=relation_id))
     try:
+        session.flush()
+        reevaluate(session, relation_id, cause="groups", now=utcnow())
         session.commit()
     except IntegrityError:
         # Added at the same moment by another request: the membership exists, as asked.
@@ -77,6 +80,8 @@ def remove_member(session: Session, key: str, relation_id: int) -> None:
     if member is None:
         raise NotFound(f"member of group '{key}'", relation_id)
     session.delete(member)
+    session.flush()
+    reevaluate(session, relation_id, cause="groups", now=utcnow())
     session.commit()
 
 

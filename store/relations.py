@@ -15,12 +15,25 @@ from sqlmodel import Session, col, delete, select
 from domain.statuses import Outcome
 from store import paths
 from store.errors import NotFound
-from store.models import GroupMember, Relation, Trip, utcnow
+from store.membership import reevaluate
+from store.models import (
+    Event,
+    GroupMember,
+    Relation,
+    SegmentChange,
+    SegmentMember,
+    Trip,
+    utcnow,
+)
 
 
 def create(session: Session, fields: Mapping[str, Any]) -> Relation:
+    """A new relation; its segments are evaluated in the same transaction."""
     relation = Relation(**fields)
     session.add(relation)
+    session.flush()
+    assert relation.id is not None
+    reevaluate(session, relation.id, cause="created", now=utcnow())
     session.commit()
     session.refresh(relation)
     return relation
@@ -57,6 +70,9 @@ def update(session: Session, relation_id: int, changes: Mapping[str, Any]) -> Re
     for name, value in changes.items():
         setattr(relation, name, value)
     session.add(relation)
+    session.flush()
+    # At the change itself, in its transaction: a segment trigger fires now, not on a timer.
+    reevaluate(session, relation_id, cause="fields", now=utcnow())
     session.commit()
     session.refresh(relation)
     return relation
@@ -67,8 +83,12 @@ def erase(session: Session, relation_id: int) -> list[str]:
     returns those trips' ids, whose workflows the caller cancels. A trip left running
     (Temporal unreachable) sends nothing more: a send refuses a trip that is not running."""
     relation = get(session, relation_id)
-    # Explicit, so erasure does not depend on the database enforcing the cascade.
+    # Explicit, so erasure does not depend on the database enforcing the cascade: the
+    # person's events (payloads are personal data), memberships and segment changes.
     session.exec(delete(GroupMember).where(col(GroupMember.relation_id) == relation_id))
+    session.exec(delete(SegmentMember).where(col(SegmentMember.relation_id) == relation_id))
+    session.exec(delete(SegmentChange).where(col(SegmentChange.relation_id) == relation_id))
+    session.exec(delete(Event).where(col(Event.relation_id) == relation_id))
     running = paths.cancel_running(
         session,
         col(Trip.relation_id) == relation_id,

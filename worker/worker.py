@@ -11,14 +11,21 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.admission_runs import AdmissionRunActivities
 from activities.crm import CrmActivities
+from activities.dispatch import DispatchActivities
+from activities.events import EventActivities
 from activities.mail.render import Rendering
 from activities.mail.render_pool import RenderPool
 from activities.mail.smtp import SmtpPool
+from activities.recurring import RecurringActivities
 from activities.send import SendActivities
 from activities.trip_log import TripLogActivities
 from activities.trip_sync import TripSyncActivities
 from worker.settings import Settings
+from workflows.admit_members import AdmitMembersWorkflow
+from workflows.dispatch import DispatchWorkflow
+from workflows.recurring import RecurringDateWorkflow
 from workflows.resend import ResendEmailWorkflow
 from workflows.trip import TripWorkflow
 from workflows.trip_sync import SyncClosedTripsWorkflow
@@ -66,13 +73,24 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TripWorkflow, SyncClosedTripsWorkflow, ResendEmailWorkflow],
+        workflows=[
+            TripWorkflow,
+            SyncClosedTripsWorkflow,
+            ResendEmailWorkflow,
+            DispatchWorkflow,
+            AdmitMembersWorkflow,
+            RecurringDateWorkflow,
+        ],
         workflow_runner=WORKFLOW_RUNNER,
         activities=[
             trip_log.record_passages,
             trip_log.finish_trip,
             trip_log.record_step,  # for trips started before bookkeeping was folded
             crm.check_condition,
+            EventActivities(engine).find_events,
+            DispatchActivities(engine, client, settings.task_queue).dispatch,
+            AdmissionRunActivities(engine, client, settings.task_queue).admit_page,
+            RecurringActivities(engine).run_recurring_date,
             send.send_email,
             send.resend_email,
             TripSyncActivities(

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         FINISH_TRIP,
         RECORD_PASSAGES,
         STEP,
+        EventSignal,
         FinishTripInput,
         PassageKey,
         PassageWrite,
@@ -59,10 +60,48 @@ SENDING = Preset(
 )
 
 
+class LeftJourney(Exception):
+    """A goal event arrived (the journey's `exit_on`): the trip ends where it is."""
+
+    def __init__(self, signal: EventSignal) -> None:
+        super().__init__(f"left on event '{signal.type}' (event {signal.event_id})")
+        self.signal = signal
+
+
+class Inbox:
+    """Events signalled to the trip (ids and the steps and goals they match). Kept from
+    the trip's start, so one that arrives before the trip reaches its wait_for_event
+    step still counts there; each event ends at most one wait."""
+
+    def __init__(self) -> None:
+        self.pending: list[EventSignal] = []
+        self.used: set[int] = set()
+        self.exit: EventSignal | None = None
+
+    def hear(self, signal: EventSignal) -> None:
+        if signal.exits and self.exit is None:
+            self.exit = signal
+        if signal.steps and signal.event_id not in self.used:
+            self.pending.append(signal)
+
+    def has(self, step_id: str) -> bool:
+        return any(step_id in s.steps and s.event_id not in self.used for s in self.pending)
+
+    def take(self, step_id: str) -> EventSignal | None:
+        for signal in sorted(self.pending, key=lambda s: s.event_id):
+            if step_id in signal.steps and signal.event_id not in self.used:
+                self.used.add(signal.event_id)
+                return signal
+        return None
+
+
 class TripContext:
-    def __init__(self, trip: TripInput, definition: JourneyDefinition) -> None:
+    def __init__(
+        self, trip: TripInput, definition: JourneyDefinition, inbox: Inbox | None = None
+    ) -> None:
         self.trip = trip
         self.definition = definition
+        self.inbox = inbox or Inbox()
         self.path: list[str] = []
         # The admission set the Step search attribute to the first step.
         self._shown_step: str | None = definition.steps[0].id
@@ -148,17 +187,51 @@ class TripContext:
 
     # --- waiting and working ----------------------------------------------------------
 
-    async def wait(self, until: datetime, words: str, label: str) -> None:
-        """A durable timer; support staff see the relation waiting at this step."""
+    async def wait(
+        self,
+        until: datetime,
+        words: str,
+        label: str,
+        *,
+        until_true: Callable[[], bool] | None = None,
+    ) -> bool:
+        """A durable timer; support staff see the relation waiting at this step. With
+        `until_true`, it ends early when that becomes true (a signalled event), and
+        returns True then. A goal event ends it too, by raising LeftJourney."""
         detail = f"{words}, until {self.moment(until)}"
         self.note(Outcome.waiting, detail, waiting_until=until)
         self.show()
         await self.flush()
         self.details(detail)
         delay = until - workflow.now()
+        early = False
         if delay > timedelta(0):
-            await workflow.sleep(delay, summary=f"{label}: {words}")
+            early = await self._timer(delay, f"{label}: {words}", until_true)
         self.note(Outcome.waited, detail, waiting_until=until)
+        return early
+
+    async def _timer(
+        self, delay: timedelta, summary: str, until_true: Callable[[], bool] | None
+    ) -> bool:
+        if until_true is None and not self.definition.exit_on:
+            # As before events: the same timer command, so running trips replay.
+            await workflow.sleep(delay, summary=summary)
+            return False
+        done = until_true or (lambda: False)
+        try:
+            await workflow.wait_condition(
+                lambda: done() or self.inbox.exit is not None,
+                timeout=delay,
+                timeout_summary=summary,
+            )
+        except TimeoutError:
+            return False
+        self.check_exit()
+        return True
+
+    def check_exit(self) -> None:
+        if self.inbox.exit is not None and self.definition.exit_on:
+            raise LeftJourney(self.inbox.exit)
 
     async def activity(
         self,

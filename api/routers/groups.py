@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.deps import IdPath, Limit, Offset, SessionDep
+from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
+from api.dispatching import dispatch_changes
 from api.schemas.groups import GroupCreate, GroupPublic, GroupsPublic
 from api.schemas.relations import RelationPublic, RelationsPublic
 from api.security import allow
@@ -61,8 +66,11 @@ def delete_group(key: str, session: SessionDep) -> None:
     response_class=Response,
     summary="Add a relation to the group (idempotent)",
 )
-def add_member(key: str, relation_id: IdPath, session: SessionDep) -> None:
-    groups.add_member(session, key, relation_id)
+async def add_member(
+    key: str, relation_id: IdPath, engine: EngineDep, temporal: TemporalDep, queue: TaskQueueDep
+) -> None:
+    await run_in_threadpool(_member, engine, groups.add_member, key, relation_id)
+    await dispatch_changes(engine, temporal, queue, relation_id)
 
 
 @router.delete(
@@ -72,8 +80,19 @@ def add_member(key: str, relation_id: IdPath, session: SessionDep) -> None:
     response_class=Response,
     summary="Remove a relation from the group",
 )
-def remove_member(key: str, relation_id: IdPath, session: SessionDep) -> None:
-    groups.remove_member(session, key, relation_id)
+async def remove_member(
+    key: str, relation_id: IdPath, engine: EngineDep, temporal: TemporalDep, queue: TaskQueueDep
+) -> None:
+    await run_in_threadpool(_member, engine, groups.remove_member, key, relation_id)
+    await dispatch_changes(engine, temporal, queue, relation_id)
+
+
+def _member(
+    engine: Engine, change: Callable[[Session, str, int], None], key: str, relation_id: int
+) -> None:
+    """Segments are re-evaluated in the membership's own transaction (store/groups.py)."""
+    with Session(engine) as session:
+        change(session, key, relation_id)
 
 
 @router.get("/{key}/members", dependencies=[allow(Scope.support)], response_model=RelationsPublic)

@@ -9,11 +9,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.service import RPCError
 
-from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TemporalDep
+from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
+from api.dispatching import dispatch_changes
+from api.schemas.events import EventPublic, EventsPublic
 from api.schemas.relations import RelationCreate, RelationPublic, RelationsPublic, RelationUpdate
 from api.schemas.trips import TripsPublic, TripSummary
 from api.security import allow
-from store import relations, trips
+from store import events, relations, trips
 from store.errors import NotFound
 from store.keys import Scope
 
@@ -22,9 +24,18 @@ _log = logging.getLogger("reisplan.api")
 
 
 @router.post("", dependencies=[allow(Scope.app)], status_code=201, response_model=RelationPublic)
-def create_relation(body: RelationCreate, session: SessionDep) -> RelationPublic:
-    relation = relations.create(session, body.model_dump())
-    return RelationPublic.model_validate(relation)
+async def create_relation(
+    body: RelationCreate, engine: EngineDep, temporal: TemporalDep, task_queue: TaskQueueDep
+) -> RelationPublic:
+    relation = await run_in_threadpool(_create, engine, body)
+    assert relation.id is not None
+    await dispatch_changes(engine, temporal, task_queue, relation.id)
+    return relation
+
+
+def _create(engine: Engine, body: RelationCreate) -> RelationPublic:
+    with Session(engine, expire_on_commit=False) as session:
+        return RelationPublic.model_validate(relations.create(session, body.model_dump()))
 
 
 @router.get("", dependencies=[allow(Scope.support)], response_model=RelationsPublic)
@@ -43,12 +54,42 @@ def read_relation(relation_id: IdPath, session: SessionDep) -> RelationPublic:
     return RelationPublic.model_validate(relations.get(session, relation_id))
 
 
-@router.patch("/{relation_id}", dependencies=[allow(Scope.app)], response_model=RelationPublic)
-def update_relation(
-    relation_id: IdPath, body: RelationUpdate, session: SessionDep
+@router.patch(
+    "/{relation_id}",
+    dependencies=[allow(Scope.app)],
+    response_model=RelationPublic,
+    description="Segments are re-evaluated in the same transaction: a segment_entry or "
+    "segment_shift trigger fires at this change.",
+)
+async def update_relation(
+    relation_id: IdPath,
+    body: RelationUpdate,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    task_queue: TaskQueueDep,
 ) -> RelationPublic:
+    updated = await run_in_threadpool(_update, engine, relation_id, body)
+    await dispatch_changes(engine, temporal, task_queue, relation_id)
+    return updated
+
+
+def _update(engine: Engine, relation_id: int, body: RelationUpdate) -> RelationPublic:
     changes = body.model_dump(exclude_unset=True)
-    return RelationPublic.model_validate(relations.update(session, relation_id, changes))
+    with Session(engine, expire_on_commit=False) as session:
+        return RelationPublic.model_validate(relations.update(session, relation_id, changes))
+
+
+@router.get(
+    "/{relation_id}/events",
+    dependencies=[allow(Scope.support)],
+    response_model=EventsPublic,
+    description="The relation's events, newest first.",
+)
+def relation_events(
+    relation_id: IdPath, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> EventsPublic:
+    rows, count = events.of_relation(session, relation_id, limit=limit, offset=offset)
+    return EventsPublic(data=[EventPublic.model_validate(e) for e in rows], count=count)
 
 
 @router.delete(

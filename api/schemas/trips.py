@@ -21,6 +21,14 @@ class TripSummary(Output):
     waiting_until: datetime | None
     started_at: datetime
     ended_at: datetime | None
+    trigger: str | None = Field(
+        default=None, description="The trigger that admitted the trip (null: manual add)"
+    )
+    event_id: int | None = Field(
+        default=None,
+        description="The event that admitted it; its payload is `event.*` in conditions "
+        "and templates",
+    )
     problem: str | None = Field(
         default=None,
         description="Set while Temporal reports this trip's workflow task failing: it "
@@ -37,7 +45,7 @@ class Passage(Output):
     outcome: str = Field(
         description="waiting and sending while it happens; then waited, passed, "
         "inside_window, then, else, jumped, sent, bounced, skipped, failed, uncertain, "
-        "exited, cancelled or relation_erased"
+        "exited, received, timed_out, goal_reached, cancelled or relation_erased"
     )
     detail: str = Field(
         description="What happened and why: the branch an `if` took, the template and "

@@ -23,6 +23,7 @@ async def if_(ctx: TripContext, step: IfStep) -> str | None:
                 relation_id=ctx.trip.relation_id,
                 condition=step.condition,
                 writes=writes,
+                event_id=ctx.trip.event_id,
             ),
             result_type=CheckConditionResult,
             summary=f"check {step.label()}",

@@ -33,6 +33,7 @@ async def send_email(ctx: TripContext, step: SendEmailStep) -> str | None:
                     template=step.template,
                     writes=writes,
                     ends_trip=ends_trip,
+                    event_id=ctx.trip.event_id,
                 ),
                 result_type=SendEmailResult,
                 summary=f"send {step.template}",

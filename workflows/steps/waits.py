@@ -5,9 +5,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import FIND_EVENTS, EventSignal, FindEventsInput, FindEventsResult
     from domain.calendar import after_duration, next_opening, resolve_until
     from domain.statuses import Outcome
-    from domain.steps import StepBase, WaitStep, WaitUntilStep, WaitWindowStep
+    from domain.steps import StepBase, WaitForEventStep, WaitStep, WaitUntilStep, WaitWindowStep
 
 from workflows.context import Handler, TripContext
 
@@ -37,8 +38,43 @@ async def wait_window(ctx: TripContext, step: WaitWindowStep) -> str:
     return "next"
 
 
+async def wait_for_event(ctx: TripContext, step: WaitForEventStep) -> str:
+    """Received as soon as a matching event is signalled; one that came before the trip
+    got here is found in the store first (the signal for it went to an earlier step's
+    inbox, or came before the trip existed). Timed out otherwise."""
+    with ctx.carrying() as writes:
+        found: FindEventsResult = await ctx.activity(
+            FIND_EVENTS,
+            FindEventsInput(trip_id=ctx.trip.trip_id, step_id=step.id, writes=writes),
+            result_type=FindEventsResult,
+            summary=f"{step.label()}: events so far",
+            local=True,
+        )
+    for event_id in found.event_ids:
+        ctx.inbox.hear(EventSignal(event_id=event_id, type=step.event, steps=[step.id]))
+    if found.exit_event_id is not None:
+        ctx.inbox.hear(EventSignal(event_id=found.exit_event_id, type="", exits=True))
+        ctx.check_exit()
+    if not ctx.inbox.has(step.id):
+        timeout = after_duration(ctx.passage.entered_at, step.parsed, ctx.definition.zone)
+        await ctx.wait(
+            timeout,
+            f"wait for event '{step.event}'",
+            step.label(),
+            until_true=lambda: ctx.inbox.has(step.id),
+        )
+    signal = ctx.inbox.take(step.id)
+    if signal is None:
+        ctx.note(Outcome.timed_out, f"no event '{step.event}' within {step.parsed.describe()}")
+        return "timeout"
+    ctx.note(Outcome.received, f"event '{step.event}' (event {signal.event_id})")
+    ctx.details(f"received event '{step.event}' (event {signal.event_id})")
+    return "received"
+
+
 HANDLERS: dict[type[StepBase], Handler] = {
     WaitStep: wait,
     WaitUntilStep: wait_until,
     WaitWindowStep: wait_window,
+    WaitForEventStep: wait_for_event,
 }

@@ -1,0 +1,315 @@
+"""Large admissions: the current members of a segment at activation, the entrants of a
+segment edit, the relations whose date comes round today.
+
+A run is a row (`admission_run`) with its source and a cursor, carried out by the
+AdmitMembers workflow one page at a time (the bounded, resumable fan-out of the
+batch sliding-window sample): each page admits up to PAGE relations, at most
+CONCURRENCY at once, then commits the cursor and the counts. A worker that dies in the
+middle of a page makes Temporal retry that page; the relations it already admitted are
+found by the run's admission key (one trip per journey, relation and key), so nobody is
+admitted twice and nobody after the cursor is left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from activities.admission import AdmissionConflict, Cause, admit
+from activities.contracts import (
+    ADMIT_MEMBERS_WORKFLOW,
+    ADMIT_PAGE,
+    AdmitMembersInput,
+    AdmitPageInput,
+    AdmitPageResult,
+)
+from domain.definition import parse_frozen
+from domain.statuses import JourneyStatus
+from domain.triggers import SegmentEntryTrigger
+from store.db import session_scope
+from store.errors import NotFound
+from store.models import (
+    AdmissionRun,
+    Journey,
+    JourneyVersion,
+    Relation,
+    Segment,
+    SegmentMember,
+    Trip,
+    utcnow,
+)
+
+PAGE = 200
+# More starts in flight than this only queue up in the Temporal frontend (measured on the
+# dev server: 10-20 in flight is the sweet spot).
+CONCURRENCY = 16
+
+RUNNING = "running"
+FINISHED = "finished"
+
+
+def workflow_id(run_id: int) -> str:
+    return f"admit:{run_id}"
+
+
+def create_run(
+    session: Session,
+    *,
+    journey_id: int,
+    journey_version: int,
+    trigger_index: int,
+    trigger_label: str,
+    key: str,
+    source: dict[str, Any],
+    admission_key: str,
+) -> AdmissionRun:
+    """The run for (journey, key), created once: asking again returns the same run."""
+    found = _by_key(session, journey_id, key)
+    if found is not None:
+        return found
+    run = AdmissionRun(
+        journey_id=journey_id,
+        journey_version=journey_version,
+        key=key,
+        trigger=trigger_label,
+        trigger_index=trigger_index,
+        source=source,
+        admission_key=admission_key,
+        total=session.exec(select(func.count()).select_from(Relation).where(_clause(source))).one(),
+    )
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        found = _by_key(session, journey_id, key)
+        assert found is not None
+        return found
+    session.refresh(run)
+    return run
+
+
+def _by_key(session: Session, journey_id: int, key: str) -> AdmissionRun | None:
+    return session.exec(
+        select(AdmissionRun).where(
+            col(AdmissionRun.journey_id) == journey_id, col(AdmissionRun.key) == key
+        )
+    ).first()
+
+
+def _clause(source: dict[str, Any]) -> ColumnElement[bool]:
+    """Which relations a run admits, as a condition on `relation`."""
+    if "segment" in source:
+        members = (
+            select(SegmentMember.relation_id)
+            .join(Segment, col(Segment.id) == col(SegmentMember.segment_id))
+            .where(col(Segment.key) == source["segment"])
+        )
+        if source.get("since"):
+            members = members.where(
+                col(SegmentMember.since) >= datetime.fromisoformat(source["since"])
+            )
+        return col(Relation.id).in_(members)
+    if "relation_ids" in source:
+        return col(Relation.id).in_(source["relation_ids"])
+    if "date_field" in source:
+        from store import recurring
+
+        return recurring.due_clause(source["date_field"], source["month_days"])
+    raise ValueError(f"unknown admission run source {sorted(source)}")
+
+
+async def start_run(client: Client, task_queue: str, run_id: int) -> None:
+    """Start (or find running) the workflow that carries the run out."""
+    await client.start_workflow(
+        ADMIT_MEMBERS_WORKFLOW,
+        AdmitMembersInput(run_id=run_id),
+        id=workflow_id(run_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"admission run {run_id}",
+    )
+
+
+def members_run(session: Session, journey: Journey) -> list[AdmissionRun]:
+    """Runs that admit the current members of each segment_entry trigger's segment, for
+    an activation that asked for "current members too"."""
+    assert journey.id is not None and journey.active_version is not None
+    frozen = session.exec(
+        select(JourneyVersion).where(
+            col(JourneyVersion.journey_id) == journey.id,
+            col(JourneyVersion.version) == journey.active_version,
+        )
+    ).one()
+    definition = parse_frozen(frozen.definition)
+    runs = []
+    for index, trigger in enumerate(definition.triggers):
+        if isinstance(trigger, SegmentEntryTrigger):
+            runs.append(
+                create_run(
+                    session,
+                    journey_id=journey.id,
+                    journey_version=frozen.version,
+                    trigger_index=index,
+                    trigger_label=definition.trigger_label(index),
+                    key=f"members:v{frozen.version}:{index}:{utcnow().isoformat()}",
+                    source={"segment": trigger.segment},
+                    admission_key=f"members:v{frozen.version}:{index}",
+                )
+            )
+    return runs
+
+
+async def start_entry_runs(
+    client: Client,
+    engine: Engine,
+    task_queue: str,
+    *,
+    segment_key: str,
+    entered_ids: Sequence[int],
+) -> list[int]:
+    """After a segment edit: admit its entrants to every active journey that a
+    `segment_entry` on it triggers. Returns the run ids."""
+    if not entered_ids:
+        return []
+    runs = await asyncio.to_thread(_entry_runs, engine, segment_key, sorted(entered_ids))
+    for run_id in runs:
+        await start_run(client, task_queue, run_id)
+    return runs
+
+
+def _entry_runs(engine: Engine, segment_key: str, entered: list[int]) -> list[int]:
+    stamp = utcnow().isoformat()
+    with session_scope(engine) as session:
+        active = session.exec(select(Journey).where(col(Journey.status) == JourneyStatus.active))
+        found = []
+        for journey in active.all():
+            assert journey.id is not None and journey.active_version is not None
+            frozen = session.exec(
+                select(JourneyVersion).where(
+                    col(JourneyVersion.journey_id) == journey.id,
+                    col(JourneyVersion.version) == journey.active_version,
+                )
+            ).one()
+            definition = parse_frozen(frozen.definition)
+            for index, trigger in enumerate(definition.triggers):
+                if isinstance(trigger, SegmentEntryTrigger) and trigger.segment == segment_key:
+                    run = create_run(
+                        session,
+                        journey_id=journey.id,
+                        journey_version=frozen.version,
+                        trigger_index=index,
+                        trigger_label=definition.trigger_label(index),
+                        key=f"edit:{segment_key}:{stamp}"[:100],
+                        source={"relation_ids": entered},
+                        admission_key=f"edit:{stamp}"[:100],
+                    )
+                    assert run.id is not None
+                    found.append(run.id)
+                    break
+        return found
+
+
+class AdmissionRunActivities:
+    def __init__(self, engine: Engine, client: Client, task_queue: str) -> None:
+        self._engine = engine
+        self._client = client
+        self._task_queue = task_queue
+
+    @activity.defn(name=ADMIT_PAGE)
+    async def admit_page(self, data: AdmitPageInput) -> AdmitPageResult:
+        """Admit the next page of the run's relations and move its cursor past them."""
+        run, ids = await asyncio.to_thread(self._next_page, data.run_id)
+        if run is None:
+            return AdmitPageResult(admitted=0, skipped=0, done=True)
+        cause = Cause(trigger=run.trigger, key=run.admission_key)
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(relation_id: int) -> bool:
+            async with gate:
+                try:
+                    trip = await admit(
+                        self._client,
+                        self._engine,
+                        self._task_queue,
+                        run.journey_id,
+                        relation_id,
+                        cause,
+                    )
+                except (AdmissionConflict, NotFound):
+                    return False
+                finally:
+                    activity.heartbeat()
+                # A trip this key admitted before the run began (another day's run of
+                # the same year) is no admission of this run.
+                return trip.started_at >= run.started_at
+
+        outcomes = await asyncio.gather(*(one(i) for i in ids))
+        admitted = sum(outcomes)
+        done = len(ids) < PAGE
+        await asyncio.to_thread(
+            self._advance,
+            data.run_id,
+            ids[-1] if ids else None,
+            admitted,
+            len(ids) - admitted,
+            done,
+        )
+        return AdmitPageResult(admitted=admitted, skipped=len(ids) - admitted, done=done)
+
+    def _next_page(self, run_id: int) -> tuple[AdmissionRun | None, list[int]]:
+        with session_scope(self._engine) as session:
+            run = session.get(AdmissionRun, run_id)
+            if run is None or run.status != RUNNING:
+                return None, []
+            ids = session.exec(
+                select(Relation.id)
+                .where(_clause(run.source), col(Relation.id) > run.cursor)
+                .order_by(col(Relation.id))
+                .limit(PAGE)
+            ).all()
+            return run, [i for i in ids if i is not None]
+
+    def _advance(
+        self, run_id: int, last: int | None, admitted: int, skipped: int, done: bool
+    ) -> None:
+        with session_scope(self._engine) as session:
+            run = session.get(AdmissionRun, run_id)
+            assert run is not None
+            if last is not None:
+                run.cursor = max(run.cursor, last)
+            run.admitted += admitted
+            run.skipped += skipped
+            if done:
+                run.status = FINISHED
+                run.finished_at = utcnow()
+            session.add(run)
+
+
+def runs_of(session: Session, journey_id: int) -> list[AdmissionRun]:
+    return list(
+        session.exec(
+            select(AdmissionRun)
+            .where(col(AdmissionRun.journey_id) == journey_id)
+            .order_by(col(AdmissionRun.id).desc())
+        ).all()
+    )
+
+
+def trips_of_run(session: Session, run: AdmissionRun) -> int:
+    return session.exec(
+        select(func.count())
+        .select_from(Trip)
+        .where(col(Trip.journey_id) == run.journey_id, col(Trip.admission_key) == run.admission_key)
+    ).one()

@@ -1,0 +1,105 @@
+"""Segment membership, re-evaluated for one relation at the change itself.
+
+Called in the transaction that changed the relation (its fields, its groups, a new
+event), so the stored membership and the `segment_change` row that records an entry or
+a shift commit with the change, or not at all: each entry and shift is recorded exactly
+once, and the Dispatch workflow started for the change acts on it. The relation's row
+is locked first, so two changes of one relation at once are evaluated one after the
+other (SQLite serialises writers anyway).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlmodel import Session, col, delete, select
+
+from domain.conditions import Condition, evaluate, event_types_mentioned
+from store.facts import load_facts
+from store.models import Relation, Segment, SegmentChange, SegmentMember
+
+_CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
+# Parsed conditions by (segment id, updated_at): parsing 100 segments per change would
+# cost more than evaluating them.
+_parsed: dict[tuple[int, datetime], Condition] = {}
+
+
+def parse_condition(raw: Any) -> Condition:
+    return _CONDITION.validate_python(raw)
+
+
+def _condition(segment: Segment) -> Condition:
+    assert segment.id is not None
+    key = (segment.id, segment.updated_at)
+    found = _parsed.get(key)
+    if found is None:
+        if len(_parsed) > 10_000:
+            _parsed.clear()
+        found = _parsed[key] = parse_condition(segment.condition)
+    return found
+
+
+def reevaluate(
+    session: Session, relation_id: int, *, cause: str, now: datetime
+) -> SegmentChange | None:
+    """Bring the relation's stored memberships up to date; the change (segments entered
+    and left) is added to the session and returned, or None when nothing changed."""
+    # FOR NO KEY UPDATE: two re-evaluations of one relation wait for each other, but
+    # not for the key-share locks that inserting its events or memberships takes (FOR
+    # UPDATE would deadlock two event ingests of one relation).
+    locked = session.exec(
+        select(Relation.id).where(col(Relation.id) == relation_id).with_for_update(key_share=True)
+    ).first()
+    if locked is None:
+        return None
+    segments = list(session.exec(select(Segment)).all())
+    if not segments:
+        return None
+    conditions = {s.id: _condition(s) for s in segments}
+    types = set().union(*(event_types_mentioned(c) for c in conditions.values()))
+    facts = load_facts(session, relation_id, event_types=types, now=now)
+    if facts is None:
+        return None
+    matching = {sid for sid, c in conditions.items() if evaluate(c, facts).result}
+    current = set(
+        session.exec(
+            select(SegmentMember.segment_id).where(col(SegmentMember.relation_id) == relation_id)
+        ).all()
+    )
+    entered, left = matching - current, current - matching
+    if not entered and not left:
+        return None
+    for segment_id in entered:
+        assert segment_id is not None
+        session.add(SegmentMember(segment_id=segment_id, relation_id=relation_id, since=now))
+    if left:
+        session.exec(
+            delete(SegmentMember).where(
+                col(SegmentMember.relation_id) == relation_id,
+                col(SegmentMember.segment_id).in_(left),
+            )
+        )
+    keys = {s.id: s.key for s in segments}
+    change = SegmentChange(
+        relation_id=relation_id,
+        entered=sorted(keys[i] for i in entered),
+        left=sorted(keys[i] for i in left),
+        cause=cause,
+        at=now,
+    )
+    session.add(change)
+    session.flush()
+    return change
+
+
+def undispatched(session: Session, relation_id: int) -> list[int]:
+    """The relation's segment changes that no Dispatch has acted on yet."""
+    rows = session.exec(
+        select(SegmentChange.id).where(
+            col(SegmentChange.relation_id) == relation_id,
+            col(SegmentChange.dispatched_at).is_(None),
+        )
+    ).all()
+    return [i for i in rows if i is not None]

@@ -1,0 +1,152 @@
+"""Events: stored, idempotent, reconciled to one relation, and they drive journeys."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.worker import Worker
+
+from tests.api.events_support import mail_to, post_event, settled_trips, trips_of
+from tests.api.support import active_journey, ok, relation, template
+from tests.support.smtp import SmtpSink
+
+
+def thank_you(*triggers: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    return {
+        "name": "Thank you",
+        "triggers": list(triggers),
+        "steps": [{"id": "thanks", "type": "send_email", "template": "thanks"}],
+        **settings,
+    }
+
+
+async def donors(api: httpx.AsyncClient, count: int) -> list[int]:
+    return [(await relation(api, email=f"donor{i}@example.org"))["id"] for i in range(count)]
+
+
+async def test_a_donation_admits_only_within_the_inclusive_bounds_of_its_fund(
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
+) -> None:
+    await template(api, "thanks", subject="Thank you for {{ event.amount }} to {{ event.fund }}")
+    await active_journey(
+        api,
+        thank_you({"type": "donation", "fund": "general", "min_amount": 10, "max_amount": 100}),
+    )
+    amounts = ["9.99", 10, 50, "100", 100.01]
+    people = await donors(api, len(amounts) + 2)
+    for person, amount in zip(people, amounts, strict=False):
+        await post_event(
+            api, "donation", relation={"id": person}, payload={"amount": amount, "fund": "General"}
+        )
+    await post_event(
+        api, "donation", relation={"id": people[5]}, payload={"amount": 50, "fund": "x"}
+    )
+    await post_event(api, "registration", relation={"id": people[6]}, payload={"amount": 50})
+
+    admitted = [people[1], people[2], people[3]]
+    for person in admitted:
+        (trip,) = await settled_trips(api, person, 1)
+        assert trip["status"] == "completed" and trip["trigger"].startswith("trigger 1: donation")
+    subjects = sorted(m["Subject"] for m in smtp_sink.messages)
+    assert subjects == [
+        "Thank you for 10 to General",
+        "Thank you for 100 to General",
+        "Thank you for 50 to General",
+    ]
+    for person in set(people) - set(admitted):
+        assert await trips_of(api, person) == []
+
+
+async def test_the_same_idempotency_key_twice_has_one_effect_and_answers_the_first_result(
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
+) -> None:
+    await template(api, "thanks")
+    # Two identical triggers and re-entry `always`: still one trip per event.
+    trigger = {"type": "donation", "fund": "general"}
+    await active_journey(api, thank_you(trigger, trigger, reentry="always"))
+    (person,) = await donors(api, 1)
+    body = {"relation": {"id": person}, "payload": {"fund": "general", "amount": 5}}
+    first = await post_event(api, "donation", idempotency_key="order-77", **body)
+    again = await post_event(api, "donation", 200, idempotency_key="order-77", **body)
+    assert again["event"] == first["event"] and again["repeated"] is True
+    await mail_to(smtp_sink, "donor0@example.org")
+    await asyncio.sleep(0.3)  # a second trip, were there one, would be on its way by now
+    assert len(await trips_of(api, person)) == 1
+    assert len(smtp_sink.to("donor0@example.org")) == 1
+    events = await ok(api.get(f"/relations/{person}/events"))
+    assert events["count"] == 1 and events["data"][0]["payload"]["fund"] == "general"
+
+
+async def test_an_unknown_relation_is_refused_naming_the_field_or_created_once(
+    api: httpx.AsyncClient, worker: Worker
+) -> None:
+    refused = await ok(
+        api.post(
+            "/events",
+            json={"type": "download", "relation": {"email": "new@example.org"}},
+        ),
+        422,
+    )
+    assert refused["detail"][0]["loc"] == ["body", "relation", "email"]
+    assert (await ok(api.get("/relations", params={"email": "new@example.org"})))["count"] == 0
+
+    body = {
+        "type": "newsletter_signup",
+        "relation": {
+            "email": "New@Example.org",
+            "create": True,
+            "fields": {"first_name": "Nieuw"},
+        },
+    }
+    answers = await asyncio.gather(*(api.post("/events", json=body) for _ in range(5)))
+    assert [a.status_code for a in answers] == [201] * 5
+    created = [a.json()["relation_created"] for a in answers]
+    assert created.count(True) == 1, "one person became several relations"
+    people = {a.json()["event"]["relation_id"] for a in answers}
+    assert len(people) == 1
+    found = await ok(api.get(f"/relations/{people.pop()}"))
+    assert found["first_name"] == "Nieuw"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"blob": "x" * 20_000}],
+)
+async def test_a_payload_beyond_the_bound_is_refused_naming_it(
+    api: httpx.AsyncClient, payload: dict[str, Any]
+) -> None:
+    await relation(api)
+    refused = await ok(
+        api.post("/events", json={"type": "x", "relation": {"id": 1}, "payload": payload}), 422
+    )
+    assert refused["detail"][0]["loc"] == ["body", "payload"]
+
+
+async def test_a_batch_answers_per_event_and_stores_the_good_ones(
+    api: httpx.AsyncClient, worker: Worker
+) -> None:
+    (person,) = await donors(api, 1)
+    batch = await ok(
+        api.post(
+            "/events/batch",
+            json={
+                "events": [
+                    {"type": "purchase", "relation": {"id": person}, "idempotency_key": "a"},
+                    {"type": "purchase", "relation": {"external_id": "nobody"}},
+                    {"type": "purchase", "relation": {"id": person}, "idempotency_key": "a"},
+                ]
+            },
+        )
+    )
+    assert [r["status"] for r in batch["results"]] == [201, 422, 200]
+    assert batch["results"][1]["error"][0]["loc"] == [
+        "body",
+        "events",
+        1,
+        "relation",
+        "external_id",
+    ]
+    assert (await ok(api.get(f"/relations/{person}/events")))["count"] == 1
