@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from domain.conditions import (
+    STANDARD_FIELDS,
     Condition,
     bounded,
     describe_condition,
@@ -30,6 +31,7 @@ DONATION = "donation"
 EVENT_TYPE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 EventType = Annotated[str, Field(pattern=EVENT_TYPE, description="An event type name")]
 SegmentKey = Annotated[str, Field(min_length=1, max_length=100)]
+DATE_FIELDS = frozenset({"birth_date", "created_at"})
 
 
 def _bounded_condition(raw: Any, info: ValidationInfo) -> Any:
@@ -218,6 +220,18 @@ class RecurringDateTrigger(TriggerBase):
     field: str = Field(min_length=1, max_length=64, description="a date field, e.g. birth_date")
     days_before: int = Field(default=0, ge=0, le=365)
     at: LocalTime = Field(default=time(9, 0), description="local time of day (journey timezone)")
+
+    @field_validator("field")
+    @classmethod
+    def _a_date_field(cls, value: str, info: ValidationInfo) -> str:
+        # Custom fields are free-form (an ISO date string is expected); of the standard
+        # fields only these hold dates.
+        if value in STANDARD_FIELDS and value not in DATE_FIELDS and not is_frozen(info):
+            raise ValueError(
+                f"'{value}' is not a date field; use {' or '.join(sorted(DATE_FIELDS))}, "
+                "or a custom field holding a date"
+            )
+        return value
 
     def describe(self) -> str:
         before = f"{self.days_before} days before " if self.days_before else ""

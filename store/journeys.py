@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from domain.definition import JourneyDefinition, parse_definition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
 from store.errors import Conflict, Invalid, NotFound, Problem
-from store.models import Group, Journey, JourneyVersion, Template, Trip, utcnow
+from store.models import Group, Journey, JourneyVersion, Segment, Template, Trip, utcnow
 
 
 def _stored(definition: JourneyDefinition) -> dict[str, Any]:
@@ -214,7 +214,18 @@ def reference_problems(session: Session, definition: JourneyDefinition) -> list[
         "template": set(session.exec(select(Template.key)).all()),
         "group": set(session.exec(select(Group.key)).all()),
     }
+    segments = set(session.exec(select(Segment.key)).all())
     problems: list[Problem] = []
+    for index, trigger in enumerate(definition.triggers):
+        for key in sorted(trigger.segments() - segments):
+            where = "segment" if trigger.type == "segment_entry" else _shift_field(trigger, key)
+            problems.append(
+                Problem(
+                    (*DEFINITION_LOC, "triggers", index, where),
+                    f"trigger {index + 1}: segment '{key}' does not exist",
+                    "unknown_segment",
+                )
+            )
     for index, step in enumerate(definition.steps):
         needed = step.references()
         for kind, keys in (("template", needed.templates), ("group", needed.groups)):
@@ -227,6 +238,10 @@ def reference_problems(session: Session, definition: JourneyDefinition) -> list[
                     )
                 )
     return problems
+
+
+def _shift_field(trigger: Any, key: str) -> str:
+    return "from" if getattr(trigger, "from_", None) == key else "to"
 
 
 def deactivate(session: Session, journey_id: int) -> Journey:
@@ -272,6 +287,20 @@ def journeys_using_template(session: Session, key: str) -> list[int]:
     return sorted(
         {jid for jid, d in _definitions_in_use(session) if key in d.references().templates}
     )
+
+
+def journeys_using_segment(session: Session, key: str) -> list[int]:
+    """Active journeys whose triggers name segment `key`."""
+    return sorted(
+        jid
+        for jid, d in _definitions_in_use(session)
+        if key in d.references().segments and _is_active(session, jid)
+    )
+
+
+def _is_active(session: Session, journey_id: int) -> bool:
+    journey = session.get(Journey, journey_id)
+    return journey is not None and journey.status == JourneyStatus.active
 
 
 def journeys_using_group(session: Session, key: str) -> list[int]:

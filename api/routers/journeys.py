@@ -10,9 +10,14 @@ from sqlmodel import Session
 from temporalio.service import RPCError
 
 from activities.admission import admit
+from activities.admission_runs import members_run, runs_of, start_run
+from activities.recurring_schedules import ensure_recurring_schedules, remove_recurring_schedules
 from api.batch import cancel_running_trips, terminate_stuck_trips
 from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
 from api.schemas.journeys import (
+    ActivationPublic,
+    AdmissionRunPublic,
+    AdmissionRunsPublic,
     DeactivationPublic,
     EnrollmentCreate,
     JourneyCreate,
@@ -30,11 +35,13 @@ from api.schemas.journeys import (
 )
 from api.schemas.trips import TripSummary
 from api.security import allow
+from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus
+from domain.triggers import RecurringDateTrigger, SegmentEntryTrigger
 from store import journeys, problems, sends, trips
-from store.errors import Conflict, NotFound
+from store.errors import Conflict, Invalid, NotFound, Problem
 from store.keys import Scope
-from store.models import Journey, utcnow
+from store.models import AdmissionRun, Journey, utcnow
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
@@ -95,12 +102,88 @@ def delete_journey(journey_id: IdPath, session: SessionDep) -> None:
 @router.post(
     "/{journey_id}/activate",
     dependencies=[allow(Scope.operator)],
-    response_model=JourneyPublic,
-    description="Check the templates and groups the draft refers to, freeze it as a new "
-    "version (or reuse the latest if unchanged) and admit relations. 409 if active.",
+    response_model=ActivationPublic,
+    description="Check the templates, groups and segments the draft refers to, freeze it "
+    "as a new version (or reuse the latest if unchanged) and admit relations. 409 if "
+    "active. A journey with a segment_entry trigger admits those who enter the segment "
+    "from now on (`members=new`, the default), or its current members too "
+    "(`members=current`: a resumable admission run, see /journeys/{id}/admissions). "
+    "Recurring-date triggers get their Temporal Schedule here.",
 )
-def activate_journey(journey_id: IdPath, session: SessionDep) -> JourneyPublic:
-    return JourneyPublic.model_validate(journeys.activate(session, journey_id))
+async def activate_journey(
+    journey_id: IdPath,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    task_queue: TaskQueueDep,
+    members: Annotated[
+        Literal["new", "current"],
+        Query(description="Segment triggers: admit current members too, or only new entrants"),
+    ] = "new",
+) -> ActivationPublic:
+    journey, definition = await run_in_threadpool(_activate, engine, journey_id, members)
+    try:
+        if any(isinstance(t, RecurringDateTrigger) for t in definition.triggers):
+            await ensure_recurring_schedules(temporal, journey_id, definition, task_queue)
+    except RPCError as error:
+        await run_in_threadpool(_undo_activation, engine, journey_id)
+        raise HTTPException(
+            status_code=503,
+            detail=f"journey {journey_id} was not activated: its recurring-date schedule "
+            f"could not be created in Temporal ({error.message})",
+        ) from error
+    runs: list[AdmissionRun] = []
+    if members == "current":
+        runs = await run_in_threadpool(_members_runs, engine, journey_id)
+        for run in runs:
+            assert run.id is not None
+            await start_run(temporal, task_queue, run.id)
+    public = JourneyPublic.model_validate(journey).model_dump()
+    return ActivationPublic(
+        **public, admission_runs=[AdmissionRunPublic.model_validate(r) for r in runs]
+    )
+
+
+def _activate(engine: Engine, journey_id: int, members: str) -> tuple[Journey, JourneyDefinition]:
+    with Session(engine, expire_on_commit=False) as session:
+        if members == "current":
+            draft = parse_frozen(journeys.get(session, journey_id).definition)
+            if not any(isinstance(t, SegmentEntryTrigger) for t in draft.triggers):
+                raise Invalid(
+                    [
+                        Problem(
+                            ("query", "members"),
+                            "members=current needs a segment_entry trigger",
+                            "no_segment_trigger",
+                        )
+                    ]
+                )
+        journey = journeys.activate(session, journey_id)
+        _, definition = journeys.shown_definition(session, journey)
+        return journey, definition
+
+
+def _undo_activation(engine: Engine, journey_id: int) -> None:
+    with Session(engine) as session:
+        journeys.deactivate(session, journey_id)
+
+
+def _members_runs(engine: Engine, journey_id: int) -> list[AdmissionRun]:
+    with Session(engine, expire_on_commit=False) as session:
+        return members_run(session, journeys.get(session, journey_id))
+
+
+@router.get(
+    "/{journey_id}/admissions",
+    dependencies=[allow(Scope.operator, Scope.support)],
+    response_model=AdmissionRunsPublic,
+    description="Large admissions of this journey, newest first, with their progress.",
+)
+def admission_runs(journey_id: IdPath, session: SessionDep) -> AdmissionRunsPublic:
+    journeys.get(session, journey_id)
+    rows = runs_of(session, journey_id)
+    return AdmissionRunsPublic(
+        data=[AdmissionRunPublic.model_validate(r) for r in rows], count=len(rows)
+    )
 
 
 @router.post(
@@ -118,6 +201,9 @@ async def deactivate_journey(
     mode: Literal["drain", "cancel"] = "drain",
 ) -> DeactivationPublic:
     journey, running = await run_in_threadpool(_deactivate, engine, journey_id, mode)
+    # Stop new entries by date too. Idempotent, so a failure here is repaired by
+    # deactivating again (mode=cancel is allowed on an inactive journey).
+    await remove_recurring_schedules(temporal, journey_id)
     job_id: str | None = None
     if mode == "cancel" and running:
         try:

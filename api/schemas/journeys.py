@@ -51,6 +51,34 @@ class VersionsPublic(Output):
     count: int
 
 
+class AdmissionRunPublic(Output):
+    """A large admission (current segment members, a segment edit's entrants, a
+    recurring date's day) and how far it got."""
+
+    id: int
+    journey_version: int
+    trigger: str
+    status: str = Field(description="running or finished")
+    total: int = Field(description="Relations the source held when the run began")
+    admitted: int
+    skipped: int = Field(description="Refused by the re-entry setting, or erased meanwhile")
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class AdmissionRunsPublic(Output):
+    data: list[AdmissionRunPublic]
+    count: int
+
+
+class ActivationPublic(JourneyPublic):
+    admission_runs: list[AdmissionRunPublic] = Field(
+        default_factory=list,
+        description="With members=current: the runs admitting each segment_entry "
+        "trigger's current members (follow them at /journeys/{id}/admissions)",
+    )
+
+
 class DeactivationPublic(Output):
     journey: JourneyPublic
     mode: Literal["drain", "cancel"]

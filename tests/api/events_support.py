@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
+from store.models import Event, SegmentChange
 from tests.api.support import eventually, ok
 from tests.support.smtp import SmtpSink
 
@@ -41,3 +45,26 @@ async def mail_to(sink: SmtpSink, address: str, count: int = 1) -> list[Any]:
         return sink.to(address)
 
     return await eventually(probe, lambda found: len(found) >= count, what=f"mail to {address}")
+
+
+async def all_dispatched(engine: Engine) -> None:
+    """Until every stored event and segment change has been dispatched: from then on,
+    every trip they admit exists. A test that asserts no (second) trip came waits for
+    this instead of sleeping, so a busy machine cannot make it pass by being slow."""
+
+    def pending() -> int:
+        with Session(engine) as session:
+            events = session.exec(
+                select(func.count()).select_from(Event).where(col(Event.dispatched_at).is_(None))
+            ).one()
+            changes = session.exec(
+                select(func.count())
+                .select_from(SegmentChange)
+                .where(col(SegmentChange.dispatched_at).is_(None))
+            ).one()
+            return int(events) + int(changes)
+
+    async def probe() -> int:
+        return pending()
+
+    await eventually(probe, lambda left: left == 0, what="every event and change dispatched")

@@ -7,9 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 from temporalio.worker import Worker
 
-from tests.api.events_support import mail_to, post_event, settled_trips, trips_of
+from tests.api.events_support import all_dispatched, mail_to, post_event, settled_trips, trips_of
 from tests.api.support import active_journey, ok, relation, template
 from tests.support.smtp import SmtpSink
 
@@ -28,7 +29,7 @@ async def donors(api: httpx.AsyncClient, count: int) -> list[int]:
 
 
 async def test_a_donation_admits_only_within_the_inclusive_bounds_of_its_fund(
-    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
+    api: httpx.AsyncClient, api_engine: Engine, worker: Worker, smtp_sink: SmtpSink
 ) -> None:
     await template(api, "thanks", subject="Thank you for {{ event.amount }} to {{ event.fund }}")
     await active_journey(
@@ -46,6 +47,7 @@ async def test_a_donation_admits_only_within_the_inclusive_bounds_of_its_fund(
     )
     await post_event(api, "registration", relation={"id": people[6]}, payload={"amount": 50})
 
+    await all_dispatched(api_engine)
     admitted = [people[1], people[2], people[3]]
     for person in admitted:
         (trip,) = await settled_trips(api, person, 1)
@@ -61,7 +63,7 @@ async def test_a_donation_admits_only_within_the_inclusive_bounds_of_its_fund(
 
 
 async def test_the_same_idempotency_key_twice_has_one_effect_and_answers_the_first_result(
-    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
+    api: httpx.AsyncClient, api_engine: Engine, worker: Worker, smtp_sink: SmtpSink
 ) -> None:
     await template(api, "thanks")
     # Two identical triggers and re-entry `always`: still one trip per event.
@@ -73,7 +75,7 @@ async def test_the_same_idempotency_key_twice_has_one_effect_and_answers_the_fir
     again = await post_event(api, "donation", 200, idempotency_key="order-77", **body)
     assert again["event"] == first["event"] and again["repeated"] is True
     await mail_to(smtp_sink, "donor0@example.org")
-    await asyncio.sleep(0.3)  # a second trip, were there one, would be on its way by now
+    await all_dispatched(api_engine)
     assert len(await trips_of(api, person)) == 1
     assert len(smtp_sink.to("donor0@example.org")) == 1
     events = await ok(api.get(f"/relations/{person}/events"))
