@@ -109,6 +109,13 @@ class _Environment(ImmutableSandboxedEnvironment):
             raise _TooLarge("exponent too large")
         return super().call_binop(context, operator, left, right)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # A field wins over a dict method of the same name: `{{ event.items }}` is the
+        # payload's `items`, not `dict.items` (Jinja tries attributes first).
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
 
 @dataclass(frozen=True)
 class _Part:
