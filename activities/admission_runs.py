@@ -36,6 +36,7 @@ from activities.contracts import (
 from domain.definition import parse_frozen
 from domain.statuses import JourneyStatus
 from domain.triggers import SegmentEntryTrigger
+from store import recurring
 from store.db import session_scope
 from store.errors import NotFound
 from store.models import (
@@ -123,8 +124,6 @@ def _clause(source: dict[str, Any]) -> ColumnElement[bool]:
     if "relation_ids" in source:
         return col(Relation.id).in_(source["relation_ids"])
     if "date_field" in source:
-        from store import recurring
-
         return recurring.due_clause(source["date_field"], source["month_days"])
     raise ValueError(f"unknown admission run source {sorted(source)}")
 

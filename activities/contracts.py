@@ -200,6 +200,7 @@ class SyncClosedTripsResult(_Contract):
     closed: int
     stuck: int = 0  # running trips whose workflow task keeps failing
     resent: int = 0  # uncertain sends started again (REISPLAN_UNCERTAIN_SENDS=resend)
+    redispatched: int = 0  # events and segment changes a crash left undispatched
 
 
 # --- events ----------------------------------------------------------------------------

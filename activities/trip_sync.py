@@ -28,7 +28,9 @@ from activities.contracts import (
     TripStatus,
     resend_workflow_id,
 )
+from activities.dispatch import REDISPATCH_AFTER, start_dispatch
 from store import paths, problems, sends
+from store.membership import undispatched_causes
 from store.db import session_scope
 
 # Terminated is an operator stopping the trip: for support staff that is a cancel.
@@ -93,7 +95,31 @@ class TripSyncActivities:
         if stuck:
             activity.logger.warning("%d trips cannot move (see their `problem`)", stuck)
         resent = await self._resend() if self._resend_uncertain else 0
-        return SyncClosedTripsResult(examined=examined, closed=closed, stuck=stuck, resent=resent)
+        redispatched = await self._redispatch()
+        return SyncClosedTripsResult(
+            examined=examined,
+            closed=closed,
+            stuck=stuck,
+            resent=resent,
+            redispatched=redispatched,
+        )
+
+    async def _redispatch(self) -> int:
+        """Events and segment changes that a crash left undispatched (the API stored a
+        change but died before starting its Dispatch): start it now. A dispatch that
+        ran already is not repeated (its workflow id is refused)."""
+        before = datetime.now(UTC) - REDISPATCH_AFTER
+        found = await asyncio.to_thread(self._undispatched, before)
+        for kind, cause_id in found:
+            if kind == "event":
+                await start_dispatch(self._client, self._task_queue, event_id=cause_id)
+            else:
+                await start_dispatch(self._client, self._task_queue, change_id=cause_id)
+        return len(found)
+
+    def _undispatched(self, before: datetime) -> list[tuple[str, int]]:
+        with session_scope(self._engine) as session:
+            return undispatched_causes(session, before)
 
     async def _resend(self) -> int:
         """REISPLAN_UNCERTAIN_SENDS=resend: each uncertain send once more, through the

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, delete, select
 
 from domain.conditions import Condition, evaluate, event_types_mentioned
 from store.facts import load_facts
-from store.models import Relation, Segment, SegmentChange, SegmentMember
+from store.models import Event, Relation, Segment, SegmentChange, SegmentMember
 
 _CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
 # Parsed conditions by (segment id, updated_at): parsing 100 segments per change would
@@ -103,3 +103,22 @@ def undispatched(session: Session, relation_id: int) -> list[int]:
         )
     ).all()
     return [i for i in rows if i is not None]
+
+
+def undispatched_causes(session: Session, before: datetime) -> list[tuple[str, int]]:
+    """("event", id) and ("change", id) stored before `before` and never dispatched. A
+    change an event caused is dispatched with its event, so it is not listed apart
+    (two dispatches would be two admission keys)."""
+    events = session.exec(
+        select(Event.id).where(col(Event.dispatched_at).is_(None), col(Event.received_at) < before)
+    ).all()
+    changes = session.exec(
+        select(SegmentChange.id).where(
+            col(SegmentChange.dispatched_at).is_(None),
+            col(SegmentChange.at) < before,
+            col(SegmentChange.cause).not_like("event:%"),
+        )
+    ).all()
+    return [("event", i) for i in events if i is not None] + [
+        ("change", i) for i in changes if i is not None
+    ]

@@ -31,7 +31,8 @@ class AdmitMembersWorkflow:
                 AdmitPageInput(run_id=data.run_id),
                 result_type=AdmitPageResult,
                 start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(minutes=1),
+                # Each admission heartbeats: a page whose worker died is taken over soon.
+                heartbeat_timeout=timedelta(seconds=10),
                 # Until the database and Temporal are back: a run must finish.
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
                 summary=f"admit page {page + 1}",

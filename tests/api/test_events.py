@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.contracts import (
+    SYNC_CLOSED_TRIPS_WORKFLOW,
+    SyncClosedTripsInput,
+)
+from store import events
+from store.models import utcnow
 from tests.api.events_support import all_dispatched, mail_to, post_event, settled_trips, trips_of
 from tests.api.support import active_journey, ok, relation, template
 from tests.support.smtp import SmtpSink
@@ -152,3 +161,39 @@ async def test_a_batch_answers_per_event_and_stores_the_good_ones(
         "external_id",
     ]
     assert (await ok(api.get(f"/relations/{person}/events")))["count"] == 1
+
+
+async def test_an_event_stored_by_an_api_that_died_before_dispatching_is_dispatched_later(
+    api: httpx.AsyncClient,
+    api_engine: Engine,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+) -> None:
+    await template(api, "thanks")
+    await active_journey(api, thank_you({"type": "donation"}))
+    (person,) = await donors(api, 1)
+    # What POST /events does up to the moment it would start the Dispatch: then it died.
+    with Session(api_engine, expire_on_commit=False) as session:
+        stored = events.ingest(
+            session,
+            events.NewEvent(
+                type="donation",
+                relation=events.RelationRef(id=person),
+                payload={"amount": 5},
+                occurred_at=utcnow(),
+            ),
+            now=utcnow() - timedelta(minutes=2),
+            loc=("body",),
+        )
+    # The trip-sync schedule's workflow, run once now instead of in five minutes.
+    await dev_env.client.execute_workflow(
+        SYNC_CLOSED_TRIPS_WORKFLOW,
+        SyncClosedTripsInput(),
+        id=f"sync-{stored.event.id}",
+        task_queue=task_queue,
+    )
+    (trip,) = await settled_trips(api, person, 1)
+    assert trip["event_id"] == stored.event.id
+    await mail_to(smtp_sink, "donor0@example.org")
