@@ -23,16 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.admission_runs import members_run, start_run
+from activities.admission_runs import workflow_id as run_workflow_id
 from activities.contracts import RESEND_EMAIL_WORKFLOW, ResendEmailInput, resend_workflow_id
-from store import ledger
-from store.db import make_engine
+from activities.dispatch import dispatch_id
+from store import journeys, ledger
+from store.db import make_engine, session_scope
+from store.models import Segment
 from tests.conftest import make_settings, running_worker
 from tests.support.databases import fresh_database
 from tests.support.smtp import SmtpSink
 from tests.support.temporal import start_time_skipping
+from tests.workflows.events_support import post_event
 from tests.workflows.support import (
     add_journey,
     add_relation,
@@ -194,12 +199,117 @@ async def resent_send(
     return [handle]
 
 
+async def waited_for_events(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """wait_for_event three ways: the event signalled while waiting, found in the store
+    (it came before the trip reached the step), and the timeout; plus an event's
+    Dispatch workflow."""
+    add_template(engine, "reminder", "Your cart", "<p>{{ event.items }} items</p>")
+    journey_id, _ = add_journey(
+        engine,
+        {
+            "name": "Abandoned cart",
+            "triggers": [{"type": "event", "event": "cart_abandoned"}],
+            "steps": [
+                {
+                    "id": "bought",
+                    "type": "wait_for_event",
+                    "event": "purchase",
+                    "timeout": "PT4H",
+                    "on_received": "done",
+                },
+                {"id": "reminder", "type": "send_email", "template": "reminder"},
+                {"id": "done", "type": "exit"},
+            ],
+        },
+    )
+    people = [add_relation(engine, email=f"{n}@example.org") for n in ("ann", "bob", "cat")]
+    client, queue = env.client, settings.task_queue
+    first = await post_event(client, engine, queue, people[0], "cart_abandoned", items=2)
+    for person in people[1:]:
+        await post_event(client, engine, queue, person, "cart_abandoned", items=2)
+    await post_event(client, engine, queue, people[2], "purchase")
+    await env.sleep(timedelta(hours=1))
+    await post_event(client, engine, queue, people[0], "purchase")
+    await env.sleep(timedelta(hours=4))
+    trips = [env.client.get_workflow_handle(f"trip:{journey_id}:{p}:1") for p in people]
+    for handle in trips:
+        await _closed(handle)
+    return [*trips, env.client.get_workflow_handle(dispatch_id(event_id=first))]
+
+
+async def goal_reached(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """A goal event (exit_on) ends a trip during its wait."""
+    add_template(engine, "nudge", "Still thinking?", "<p>hi</p>")
+    journey_id, _ = add_journey(
+        engine,
+        {
+            "name": "Nudge",
+            "triggers": [{"type": "event", "event": "viewed"}],
+            "exit_on": [{"event": "purchase"}],
+            "steps": [
+                {"id": "day", "type": "wait", "duration": "P1D"},
+                {"id": "nudge", "type": "send_email", "template": "nudge"},
+            ],
+        },
+    )
+    person = add_relation(engine, email="goal@example.org")
+    await post_event(env.client, engine, settings.task_queue, person, "viewed")
+    await env.sleep(timedelta(hours=1))
+    await post_event(env.client, engine, settings.task_queue, person, "purchase")
+    handle = env.client.get_workflow_handle(f"trip:{journey_id}:{person}:1")
+    await _closed(handle)
+    return [handle]
+
+
+async def admission_run(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """An AdmitMembers run over a segment's three current members."""
+    add_template(engine, "hi", "Hi", "<p>hi</p>")
+    journey_id, _ = add_journey(
+        engine,
+        {
+            "name": "Members",
+            "triggers": [{"type": "segment_entry", "segment": "all"}],
+            "steps": [{"id": "hi", "type": "send_email", "template": "hi"}],
+        },
+    )
+    with session_scope(engine) as session:
+        session.add(Segment(key="all", name="All", condition={"field": "email", "op": "is_set"}))
+    for number in range(3):
+        add_relation(engine, email=f"member{number}@example.org")
+    with session_scope(engine) as session:
+        (run,) = members_run(session, journeys.get(session, journey_id))
+        run_id = run.id
+    assert run_id is not None
+    await start_run(env.client, settings.task_queue, run_id)
+    handle = env.client.get_workflow_handle(run_workflow_id(run_id))
+    await _closed(handle)
+    return [handle]
+
+
+async def _closed(handle: WorkflowHandle[Any, Any]) -> None:
+    """Poll in real time: a handle looked up by id does not unlock time skipping."""
+    for _ in range(400):
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{handle.id} did not end")
+
+
 SCENARIOS: dict[str, Scenario] = {
     "every-step-type": every_step_type,
     "send-window-wait": send_window_wait,
     "cancelled-while-waiting": cancelled_while_waiting,
     "failed-send": failed_send,
     "resent-send": resent_send,
+    "waited-for-events": waited_for_events,
+    "goal-reached": goal_reached,
+    "admission-run": admission_run,
 }
 
 

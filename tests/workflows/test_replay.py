@@ -24,6 +24,8 @@ from tests.support.smtp import SmtpSink
 from tests.workflows.record_histories import HISTORIES, every_step_type
 from worker.settings import Settings
 from worker.worker import WORKFLOW_RUNNER
+from workflows.admit_members import AdmitMembersWorkflow
+from workflows.dispatch import DispatchWorkflow
 from workflows.resend import ResendEmailWorkflow
 from workflows.trip import TripWorkflow
 
@@ -33,7 +35,7 @@ COMMITTED = sorted(HISTORIES.glob("*.json"))
 def _replayer() -> Replayer:
     # The worker's own runner: replay as production runs the code.
     return Replayer(
-        workflows=[TripWorkflow, ResendEmailWorkflow],
+        workflows=[TripWorkflow, ResendEmailWorkflow, DispatchWorkflow, AdmitMembersWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=WORKFLOW_RUNNER,
     )
@@ -48,6 +50,9 @@ def test_histories_are_committed() -> None:
         "cancelled-while-waiting",
         "failed-send",
         "resent-send",
+        "waited-for-events",
+        "goal-reached",
+        "admission-run",
     } <= names
 
 
