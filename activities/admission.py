@@ -64,6 +64,9 @@ class Cause:
     trigger: str | None = None
     event_id: int | None = None
     key: str | None = None
+    # A recurring date admits once per relation per year whatever the re-entry setting:
+    # its key (`date:{trigger}:{year}`) is the whole rule.
+    yearly: bool = False
 
 
 MANUAL = Cause(trigger="manual")
@@ -171,7 +174,8 @@ def _reserve(
             if not relations.exists(session, relation_id):
                 raise NotFound("relation", relation_id)
             highest, running = trips.numbers_taken(session, journey_id, relation_id)
-            _check_reentry(definition, journey_id, relation_id, highest, running)
+            if not cause.yearly:
+                _check_reentry(definition, journey_id, relation_id, highest, running)
             number = highest + 1
             trip = Trip(
                 id=trip_id(journey_id, relation_id, number),

@@ -232,7 +232,9 @@ class AdmissionRunActivities:
         run, ids = await asyncio.to_thread(self._next_page, data.run_id)
         if run is None:
             return AdmitPageResult(admitted=0, skipped=0, done=True)
-        cause = Cause(trigger=run.trigger, key=run.admission_key)
+        cause = Cause(
+            trigger=run.trigger, key=run.admission_key, yearly="date_field" in run.source
+        )
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def one(relation_id: int) -> bool:
