@@ -30,8 +30,8 @@ from activities.contracts import (
 )
 from activities.dispatch import REDISPATCH_AFTER, start_dispatch
 from store import paths, problems, sends
-from store.membership import undispatched_causes
 from store.db import session_scope
+from store.membership import undispatched_causes
 
 # Terminated is an operator stopping the trip: for support staff that is a cancel.
 _STATUS = {
