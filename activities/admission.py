@@ -299,6 +299,9 @@ def _close_withdrawn(engine: Engine, trip_id: str) -> None:
 def describe_steps(definition: JourneyDefinition) -> str:
     """Markdown for the Temporal Web UI: the steps an operator can expect this trip to take."""
     lines = [f"**{definition.name}** (re-entry: {definition.reentry})", ""]
+    lines += [f"- admits on {t.describe()}" for t in definition.triggers]
+    lines += [f"- {goal.describe()}" for goal in definition.exit_on]
+    lines.append("")
     for number, step in enumerate(definition.steps, start=1):
         label = f" {step.name}" if step.name else ""
         lines.append(f"{number}. `{step.id}`{label}: {step.describe()}")

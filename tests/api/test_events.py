@@ -72,7 +72,11 @@ async def test_a_donation_admits_only_within_the_inclusive_bounds_of_its_fund(
 
 
 async def test_the_same_idempotency_key_twice_has_one_effect_and_answers_the_first_result(
-    api: httpx.AsyncClient, api_engine: Engine, worker: Worker, smtp_sink: SmtpSink
+    api: httpx.AsyncClient,
+    api_engine: Engine,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+    dev_env: WorkflowEnvironment,
 ) -> None:
     await template(api, "thanks")
     # Two identical triggers and re-entry `always`: still one trip per event.
@@ -85,7 +89,15 @@ async def test_the_same_idempotency_key_twice_has_one_effect_and_answers_the_fir
     assert again["event"] == first["event"] and again["repeated"] is True
     await mail_to(smtp_sink, "donor0@example.org")
     await all_dispatched(api_engine)
-    assert len(await trips_of(api, person)) == 1
+    (trip,) = await trips_of(api, person)
+    # The operator's view in the Temporal Web UI: what admitted the trip, by ids only.
+    described = await dev_env.client.get_workflow_handle(trip["id"]).describe()
+    summary = await described.static_summary()
+    assert summary is not None and summary.endswith(
+        f"trigger 1: donation to fund 'general' · event {first['event']['id']}"
+    )
+    details = await described.static_details()
+    assert details is not None and "- admits on donation to fund 'general'" in details
     assert len(smtp_sink.to("donor0@example.org")) == 1
     events = await ok(api.get(f"/relations/{person}/events"))
     assert events["count"] == 1 and events["data"][0]["payload"]["fund"] == "general"
