@@ -13,7 +13,6 @@ admitted twice and nobody after the cursor is left out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +32,7 @@ from activities.contracts import (
     AdmitPageInput,
     AdmitPageResult,
 )
-from domain.definition import parse_frozen
+from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus
 from domain.triggers import SegmentEntryTrigger
 from store import recurring
@@ -116,13 +115,12 @@ def _clause(source: dict[str, Any]) -> ColumnElement[bool]:
             .join(Segment, col(Segment.id) == col(SegmentMember.segment_id))
             .where(col(Segment.key) == source["segment"])
         )
-        if source.get("since"):
+        if source.get("entered_at"):
+            # The entrants of one segment edit: their membership began at that moment.
             members = members.where(
-                col(SegmentMember.since) >= datetime.fromisoformat(source["since"])
+                col(SegmentMember.since) == datetime.fromisoformat(source["entered_at"])
             )
         return col(Relation.id).in_(members)
-    if "relation_ids" in source:
-        return col(Relation.id).in_(source["relation_ids"])
     if "date_field" in source:
         return recurring.due_clause(source["date_field"], source["month_days"])
     raise ValueError(f"unknown admission run source {sorted(source)}")
@@ -171,53 +169,50 @@ def members_run(session: Session, journey: Journey) -> list[AdmissionRun]:
 
 
 async def start_entry_runs(
-    client: Client,
-    engine: Engine,
-    task_queue: str,
-    *,
-    segment_key: str,
-    entered_ids: Sequence[int],
+    client: Client, engine: Engine, task_queue: str, *, segment_key: str, entered_at: datetime
 ) -> list[int]:
-    """After a segment edit: admit its entrants to every active journey that a
-    `segment_entry` on it triggers. Returns the run ids."""
-    if not entered_ids:
-        return []
-    runs = await asyncio.to_thread(_entry_runs, engine, segment_key, sorted(entered_ids))
+    """After a segment edit whose entrants' membership began at `entered_at`: admit
+    them to every active journey that a `segment_entry` on the segment triggers, in a
+    run each (an edit can let in tens of thousands). Returns the run ids."""
+    runs = await asyncio.to_thread(_entry_runs, engine, segment_key, entered_at)
     for run_id in runs:
         await start_run(client, task_queue, run_id)
     return runs
 
 
-def _entry_runs(engine: Engine, segment_key: str, entered: list[int]) -> list[int]:
-    stamp = utcnow().isoformat()
+def _entry_runs(engine: Engine, segment_key: str, entered_at: datetime) -> list[int]:
+    stamp = entered_at.isoformat()
     with session_scope(engine) as session:
-        active = session.exec(select(Journey).where(col(Journey.status) == JourneyStatus.active))
         found = []
-        for journey in active.all():
-            assert journey.id is not None and journey.active_version is not None
-            frozen = session.exec(
-                select(JourneyVersion).where(
-                    col(JourneyVersion.journey_id) == journey.id,
-                    col(JourneyVersion.version) == journey.active_version,
-                )
-            ).one()
-            definition = parse_frozen(frozen.definition)
+        for journey, version, definition in _active_definitions(session):
             for index, trigger in enumerate(definition.triggers):
                 if isinstance(trigger, SegmentEntryTrigger) and trigger.segment == segment_key:
                     run = create_run(
                         session,
-                        journey_id=journey.id,
-                        journey_version=frozen.version,
+                        journey_id=journey,
+                        journey_version=version,
                         trigger_index=index,
                         trigger_label=definition.trigger_label(index),
                         key=f"edit:{segment_key}:{stamp}"[:100],
-                        source={"relation_ids": entered},
-                        admission_key=f"edit:{stamp}"[:100],
+                        source={"segment": segment_key, "entered_at": stamp},
+                        admission_key=f"edit:{segment_key}:{stamp}"[:100],
                     )
                     assert run.id is not None
                     found.append(run.id)
-                    break
+                    break  # one run per journey, as one event makes one trip
         return found
+
+
+def _active_definitions(session: Session) -> list[tuple[int, int, JourneyDefinition]]:
+    rows = session.exec(
+        select(JourneyVersion.journey_id, JourneyVersion.version, JourneyVersion.definition)
+        .join(Journey, col(Journey.id) == col(JourneyVersion.journey_id))
+        .where(
+            col(Journey.status) == JourneyStatus.active,
+            col(Journey.active_version) == col(JourneyVersion.version),
+        )
+    ).all()
+    return [(j, v, parse_frozen(d)) for j, v, d in rows]
 
 
 class AdmissionRunActivities:
@@ -232,9 +227,7 @@ class AdmissionRunActivities:
         run, ids = await asyncio.to_thread(self._next_page, data.run_id)
         if run is None:
             return AdmitPageResult(admitted=0, skipped=0, done=True)
-        cause = Cause(
-            trigger=run.trigger, key=run.admission_key, yearly="date_field" in run.source
-        )
+        cause = Cause(trigger=run.trigger, key=run.admission_key, yearly="date_field" in run.source)
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def one(relation_id: int) -> bool:
