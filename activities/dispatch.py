@@ -39,7 +39,6 @@ from activities.contracts import (
     DispatchResult,
     EventSignal,
 )
-from domain.conditions import evaluate, payload_facts
 from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
 from domain.steps import WaitForEventStep
@@ -246,16 +245,10 @@ def event_signal(
     steps = [
         step.id
         for step in definition.steps
-        if isinstance(step, WaitForEventStep) and step_matches(step, event_type, payload)
+        if isinstance(step, WaitForEventStep) and step.matches(event_type, payload)
     ]
     exits = any(goal.matches(event_type, payload) for goal in definition.exit_on)
     return EventSignal(event_id=event_id, type=event_type, steps=steps, exits=exits)
-
-
-def step_matches(step: WaitForEventStep, event_type: str, payload: dict[str, Any]) -> bool:
-    if event_type != step.event:
-        return False
-    return step.where is None or evaluate(step.where, payload_facts(payload)).result
 
 
 # How long a cause may stay undispatched before the trip-sync schedule starts it again.

@@ -8,7 +8,6 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.contracts import FIND_EVENTS, FindEventsInput, FindEventsResult
-from activities.dispatch import step_matches
 from activities.passages import write_passages
 from domain.definition import parse_frozen
 from domain.steps import WaitForEventStep
@@ -44,9 +43,7 @@ class EventActivities:
             found = _since_admission(session, trip, {step.event, *definition.listens_for()})
             return FindEventsResult(
                 event_ids=[
-                    e.id
-                    for e in found
-                    if e.id is not None and step_matches(step, e.type, e.payload)
+                    e.id for e in found if e.id is not None and step.matches(e.type, e.payload)
                 ],
                 exit_event_id=next(
                     (

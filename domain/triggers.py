@@ -38,6 +38,25 @@ def _bounded_condition(raw: Any, info: ValidationInfo) -> Any:
     return raw if is_frozen(info) or raw is None else bounded(raw)
 
 
+class EventMatch(Model):
+    """An event type and an optional condition on its payload keys: what an `event`
+    trigger, a goal (`exit_on`) and a `wait_for_event` step each wait for."""
+
+    event: EventType
+    where: Condition | None = Field(default=None, description="on the event's payload keys")
+
+    _bounded = field_validator("where", mode="before")(_bounded_condition)
+
+    def matches(self, event_type: str, payload: dict[str, Any]) -> bool:
+        if event_type != self.event:
+            return False
+        return self.where is None or evaluate(self.where, payload_facts(payload)).result
+
+    def wording(self) -> str:
+        where = f" where {describe_condition(self.where)}" if self.where is not None else ""
+        return f"event '{self.event}'{where}"
+
+
 class TriggerBase(Model):
     # Whether a trip admitted by this trigger carries an admitting event.
     BY_EVENT: ClassVar[bool] = False
@@ -149,25 +168,18 @@ class DonationTrigger(TriggerBase):
         return " ".join(parts)
 
 
-class EventTrigger(TriggerBase):
+class EventTrigger(TriggerBase, EventMatch):
     """Any event of this type (`purchase`, `download`, `cart_abandoned`, ...), optionally
     only when its payload matches `where` (the condition language, on payload keys)."""
 
     BY_EVENT: ClassVar[bool] = True
     type: Literal["event"]
-    event: EventType
-    where: Condition | None = None
-
-    _bounded = field_validator("where", mode="before")(_bounded_condition)
 
     def admits(self, event_type: str, payload: dict[str, Any]) -> bool:
-        if event_type != self.event:
-            return False
-        return self.where is None or evaluate(self.where, payload_facts(payload)).result
+        return self.matches(event_type, payload)
 
     def describe(self) -> str:
-        where = f" where {describe_condition(self.where)}" if self.where is not None else ""
-        return f"event '{self.event}'{where}"
+        return self.wording()
 
 
 class SegmentEntryTrigger(TriggerBase):
@@ -260,20 +272,9 @@ Trigger = Annotated[
 ]
 
 
-class ExitOn(Model):
+class ExitOn(EventMatch):
     """A goal: a trip leaves the journey at once when the relation has such an event
     (leave the abandoned-cart journey when a `purchase` arrives)."""
 
-    event: EventType
-    where: Condition | None = None
-
-    _bounded = field_validator("where", mode="before")(_bounded_condition)
-
-    def matches(self, event_type: str, payload: dict[str, Any]) -> bool:
-        if event_type != self.event:
-            return False
-        return self.where is None or evaluate(self.where, payload_facts(payload)).result
-
     def describe(self) -> str:
-        where = f" where {describe_condition(self.where)}" if self.where is not None else ""
-        return f"leaves on event '{self.event}'{where}"
+        return f"leaves on {self.wording()}"

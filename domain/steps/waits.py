@@ -7,7 +7,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from domain.conditions import Condition, bounded, describe_condition
 from domain.durations import MAX_WAIT, Duration
 from domain.schema import (
     WEEKDAYS,
@@ -19,7 +18,7 @@ from domain.schema import (
     is_frozen,
 )
 from domain.steps.base import Linear, StepBase
-from domain.triggers import EventType
+from domain.triggers import EventMatch
 
 # A moment a wait_until may name. The past is fine (everyone goes straight on); the
 # upper end keeps the timer well inside what Temporal accepts (~290 years ahead).
@@ -117,7 +116,7 @@ class WaitWindowStep(Linear):
         return f"wait for window {self.window.describe()}"
 
 
-class WaitForEventStep(StepBase):
+class WaitForEventStep(StepBase, EventMatch):
     """Wait until the relation has an event of this type (and payload), at most `timeout`.
 
     Counts every matching event since the trip started that no earlier wait_for_event
@@ -133,8 +132,6 @@ class WaitForEventStep(StepBase):
     }
 
     type: Literal["wait_for_event"]
-    event: EventType
-    where: Condition | None = Field(default=None, description="on the event's payload keys")
     timeout: str = Field(max_length=60, description="ISO-8601, at most ten years")
     on_received: StepId | None = Field(
         default=None, description="Step after the event; default: the next in the list"
@@ -144,11 +141,6 @@ class WaitForEventStep(StepBase):
     )
 
     _parse = field_validator("timeout")(_wait_length)
-
-    @field_validator("where", mode="before")
-    @classmethod
-    def _bounded(cls, raw: Any, info: ValidationInfo) -> Any:
-        return raw if is_frozen(info) or raw is None else bounded(raw)
 
     @property
     def parsed(self) -> Duration:
@@ -161,8 +153,7 @@ class WaitForEventStep(StepBase):
         return frozenset({self.event})
 
     def describe(self) -> str:
-        where = f" where {describe_condition(self.where)}" if self.where is not None else ""
-        return f"wait for event '{self.event}'{where}, at most {self.parsed.describe()}"
+        return f"wait for {self.wording()}, at most {self.parsed.describe()}"
 
 
 STEPS = (WaitStep, WaitUntilStep, WaitWindowStep, WaitForEventStep)

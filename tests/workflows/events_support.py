@@ -13,6 +13,23 @@ from activities.dispatch import start_dispatch
 from store import events
 from store.models import Event, utcnow
 
+# A `cart_abandoned` event admits; the trip waits up to four hours for a `purchase`.
+ABANDONED_CART: dict[str, Any] = {
+    "name": "Abandoned cart",
+    "triggers": [{"type": "event", "event": "cart_abandoned"}],
+    "steps": [
+        {
+            "id": "bought",
+            "type": "wait_for_event",
+            "event": "purchase",
+            "timeout": "PT4H",
+            "on_received": "done",
+        },
+        {"id": "reminder", "type": "send_email", "template": "reminder"},
+        {"id": "done", "type": "exit"},
+    ],
+}
+
 
 async def post_event(
     client: Client, engine: Engine, task_queue: str, relation_id: int, type_: str, **payload: Any

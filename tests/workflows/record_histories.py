@@ -37,7 +37,7 @@ from tests.conftest import make_settings, running_worker
 from tests.support.databases import fresh_database
 from tests.support.smtp import SmtpSink
 from tests.support.temporal import start_time_skipping
-from tests.workflows.events_support import post_event
+from tests.workflows.events_support import ABANDONED_CART, post_event
 from tests.workflows.support import (
     add_journey,
     add_relation,
@@ -206,24 +206,7 @@ async def waited_for_events(
     (it came before the trip reached the step), and the timeout; plus an event's
     Dispatch workflow."""
     add_template(engine, "reminder", "Your cart", "<p>{{ event.items }} items</p>")
-    journey_id, _ = add_journey(
-        engine,
-        {
-            "name": "Abandoned cart",
-            "triggers": [{"type": "event", "event": "cart_abandoned"}],
-            "steps": [
-                {
-                    "id": "bought",
-                    "type": "wait_for_event",
-                    "event": "purchase",
-                    "timeout": "PT4H",
-                    "on_received": "done",
-                },
-                {"id": "reminder", "type": "send_email", "template": "reminder"},
-                {"id": "done", "type": "exit"},
-            ],
-        },
-    )
+    journey_id, _ = add_journey(engine, ABANDONED_CART)
     people = [add_relation(engine, email=f"{n}@example.org") for n in ("ann", "bob", "cat")]
     client, queue = env.client, settings.task_queue
     first = await post_event(client, engine, queue, people[0], "cart_abandoned", items=2)

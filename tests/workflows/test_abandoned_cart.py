@@ -15,25 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 from store.models import Trip
 from tests.conftest import running_worker
 from tests.support.smtp import SmtpSink
-from tests.workflows.events_support import post_event
+from tests.workflows.events_support import ABANDONED_CART, post_event
 from tests.workflows.support import add_journey, add_relation, add_template, path_of
 from worker.settings import Settings
-
-ABANDONED_CART: dict[str, Any] = {
-    "name": "Abandoned cart",
-    "triggers": [{"type": "event", "event": "cart_abandoned"}],
-    "steps": [
-        {
-            "id": "bought",
-            "type": "wait_for_event",
-            "event": "purchase",
-            "timeout": "PT4H",
-            "on_received": "done",
-        },
-        {"id": "reminder", "type": "send_email", "template": "reminder"},
-        {"id": "done", "type": "exit"},
-    ],
-}
 
 
 def trips(engine: Engine) -> dict[int, Trip]:

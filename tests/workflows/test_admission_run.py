@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from activities.admission_runs import members_run, start_run
@@ -23,19 +20,10 @@ from store import journeys
 from store.db import session_scope
 from store.models import AdmissionRun, Relation, Segment, SegmentMember, Trip
 from tests.support.smtp import SmtpSink
+from tests.support.worker_process import kill, start_worker, stop
 from tests.workflows.support import add_journey
 
 MEMBERS = 400
-
-
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def _members(engine: Engine, count: int) -> None:
@@ -90,37 +78,31 @@ async def test_a_killed_worker_mid_run_admits_nobody_twice_and_nobody_is_left_ou
     assert run.id is not None and run.total == MEMBERS
     log = tmp_path / "worker.log"
 
-    first = _start_worker(env, log)
+    first = start_worker(env, log)
     try:
         await start_run(dev_env.client, task_queue, run.id)
         deadline = time.monotonic() + 60
         while _trips(engine) < MEMBERS // 4 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
     finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+        kill(first)
     killed_at = _trips(engine)
     assert MEMBERS // 4 <= killed_at < MEMBERS, "the worker must die mid-run"
 
-    second = _start_worker(env, log)
+    second = start_worker(env, log)
     try:
         deadline = time.monotonic() + 120
         while _run(engine).status != "finished" and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
     finally:
-        second.send_signal(signal.SIGINT)
-        try:
-            second.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(second.pid, signal.SIGKILL)
-            second.wait()
+        stop(second)
 
     finished = _run(engine)
     assert finished.status == "finished", log.read_text()[-3000:]
     assert (finished.admitted, finished.skipped) == (MEMBERS, 0)
     with Session(engine) as session:
         per_relation = session.exec(
-            select(Trip.relation_id, func.count()).group_by(Trip.relation_id)
+            select(Trip.relation_id, func.count()).group_by(col(Trip.relation_id))
         ).all()
     assert len(per_relation) == MEMBERS, "somebody was left out"
     assert max(count for _, count in per_relation) == 1, "somebody was admitted twice"

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -21,19 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from store.db import session_scope
 from store.models import Send, Trip
 from tests.support.smtp import SmtpSink
+from tests.support.worker_process import kill, start_worker, stop
 from tests.workflows.support import add_journey, add_relation, add_template, start_trip
 
 TRIPS = 40
-
-
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def _count(engine: Engine, model: type[Trip] | type[Send], **where: str) -> int:
@@ -77,7 +65,7 @@ async def test_killed_worker_loses_no_trip_and_sends_no_mail_twice(
     relations = [add_relation(engine, email=f"r{i}@example.org") for i in range(TRIPS)]
     log = tmp_path / "worker.log"
 
-    first = _start_worker(env, log)
+    first = start_worker(env, log)
     try:
         for relation_id in relations:
             await start_trip(dev_env.client, engine, task_queue, journey, relation_id)
@@ -86,23 +74,17 @@ async def test_killed_worker_loses_no_trip_and_sends_no_mail_twice(
             await asyncio.sleep(0.02)
         assert len(smtp_sink.messages) >= TRIPS // 2, log.read_text()[-3000:]
     finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+        kill(first)
     killed_at = len(smtp_sink.messages)
     assert killed_at < 2 * TRIPS, "the worker must die mid-run for this test to mean anything"
 
-    second = _start_worker(env, log)
+    second = start_worker(env, log)
     try:
         deadline = time.monotonic() + 120
         while _count(engine, Trip, status="completed") < TRIPS and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
     finally:
-        second.send_signal(signal.SIGINT)
-        try:
-            second.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(second.pid, signal.SIGKILL)
-            second.wait()
+        stop(second)
 
     assert _count(engine, Trip, status="completed") == TRIPS, log.read_text()[-3000:]
     received = Counter((str(m["To"]), str(m["Subject"])) for m in smtp_sink.messages)
