@@ -14,7 +14,7 @@ from sqlmodel import Session, col, delete, select
 
 from domain.statuses import Outcome
 from store import paths
-from store.errors import NotFound
+from store.errors import Conflict, NotFound
 from store.membership import reevaluate
 from store.models import (
     Event,
@@ -27,8 +27,19 @@ from store.models import (
 )
 
 
+def _external_id_free(session: Session, external_id: Any, relation_id: int | None) -> None:
+    if external_id is None:
+        return
+    taken = session.exec(
+        select(Relation.id).where(col(Relation.external_id) == external_id)
+    ).first()
+    if taken is not None and taken != relation_id:
+        raise Conflict(f"external_id {external_id!r} belongs to relation {taken}")
+
+
 def create(session: Session, fields: Mapping[str, Any]) -> Relation:
     """A new relation; its segments are evaluated in the same transaction."""
+    _external_id_free(session, fields.get("external_id"), None)
     relation = Relation(**fields)
     session.add(relation)
     session.flush()
@@ -67,8 +78,13 @@ def list_page(
 
 def update(session: Session, relation_id: int, changes: Mapping[str, Any]) -> Relation:
     relation = get(session, relation_id)
+    _external_id_free(session, changes.get("external_id"), relation_id)
     for name, value in changes.items():
         setattr(relation, name, value)
+    if "email" in changes:
+        # The claim guarded the address this relation was created with by an event; it
+        # must not keep answering for an address the person no longer has.
+        relation.email_claim = None
     session.add(relation)
     session.flush()
     # At the change itself, in its transaction: a segment trigger fires now, not on a timer.

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from api.schemas.common import Id, Input, Output
-from api.schemas.relations import Email, RelationBase
+from api.schemas.relations import Email, ExternalId, RelationBase
 from domain.triggers import EVENT_TYPE
 
 # A payload is what happened (an amount, a fund, a cart), not a document store; it is
@@ -23,8 +23,10 @@ class RelationFields(RelationBase):
     @model_validator(mode="before")
     @classmethod
     def _no_email(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "email" in data:
-            raise PydanticCustomError("email", "give the address as relation.email")
+        if isinstance(data, dict) and ({"email", "external_id"} & set(data)):
+            raise PydanticCustomError(
+                "relation_fields", "give email and external_id in `relation`, not in `fields`"
+            )
         return data
 
 
@@ -35,7 +37,7 @@ class RelationRef(Input):
     unknown relation is a 422."""
 
     id: Id | None = None
-    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    external_id: ExternalId | None = None
     email: Email | None = None
     create: bool = False
     fields: RelationFields | None = Field(default=None, description="for a new relation")

@@ -71,8 +71,19 @@ def _no_shadowing(value: dict[str, Any]) -> dict[str, Any]:
 Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
 
 
+ExternalId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="The relation's id in your own system (unique); events may name it",
+    ),
+]
+
+
 class RelationBase(Input):
     email: Email | None = None
+    external_id: ExternalId | None = None
     phone: str | None = Field(default=None, max_length=40)
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
@@ -102,6 +113,7 @@ class RelationUpdate(Input):
     """Only the fields given change; `null` clears an optional field."""
 
     email: Email | None = None
+    external_id: ExternalId | None = None
     phone: str | None = Field(default=None, max_length=40)
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
@@ -126,6 +138,7 @@ class RelationUpdate(Input):
 class RelationPublic(Output):
     id: int
     email: str | None
+    external_id: str | None
     phone: str | None
     first_name: str | None
     last_name: str | None

@@ -209,3 +209,40 @@ async def test_an_event_stored_by_an_api_that_died_before_dispatching_is_dispatc
     (trip,) = await settled_trips(api, person, 1)
     assert trip["event_id"] == stored.event.id
     await mail_to(smtp_sink, "donor0@example.org")
+
+
+async def test_registration_forms_and_event_payload_conditions_admit_only_their_matches(
+    api: httpx.AsyncClient, api_engine: Engine, worker: Worker, smtp_sink: SmtpSink
+) -> None:
+    await template(api, "thanks")
+    newsletter = await active_journey(
+        api, thank_you({"type": "registration", "form": "newsletter"}, name="Newsletter")
+    )
+    big_orders = await active_journey(
+        api,
+        thank_you(
+            {
+                "type": "event",
+                "event": "purchase",
+                "where": {"field": "total", "op": "gte", "value": 100},
+            },
+            name="Big orders",
+        ),
+    )
+    people = await donors(api, 4)
+    await ok(api.patch(f"/relations/{people[0]}", json={"external_id": "shop-7"}))
+    await post_event(
+        api, "registration", relation={"external_id": "shop-7"}, payload={"form": "Newsletter"}
+    )
+    await post_event(api, "registration", relation={"id": people[1]}, payload={"form": "webinar"})
+    await post_event(api, "purchase", relation={"id": people[2]}, payload={"total": 100})
+    await post_event(api, "purchase", relation={"id": people[3]}, payload={"total": 99.5})
+    await all_dispatched(api_engine)
+
+    admitted = {person: await trips_of(api, person) for person in people}
+    assert [t["journey_id"] for t in admitted[people[0]]] == [newsletter["id"]]
+    assert admitted[people[1]] == []
+    assert [t["journey_id"] for t in admitted[people[2]]] == [big_orders["id"]]
+    assert admitted[people[3]] == []
+    taken = await ok(api.patch(f"/relations/{people[1]}", json={"external_id": "shop-7"}), 409)
+    assert "shop-7" in taken["detail"]
