@@ -19,6 +19,7 @@ from api.routers import (
     journeys,
     mail,
     relations,
+    segments,
     sends,
     templates,
     trips,
@@ -28,6 +29,11 @@ from api.security import check_scopes
 TAGS = [
     {"name": "relations", "description": "People in the CRM; deleting one erases the person."},
     {"name": "groups", "description": "Static lists of relations."},
+    {
+        "name": "segments",
+        "description": "Dynamic lists: every relation matching a condition, kept current "
+        "at each change; entering one can admit to journeys.",
+    },
     {
         "name": "events",
         "description": "What relations did: admits them to journeys, moves their "
@@ -46,9 +52,8 @@ TAGS = [
 
 
 def routers(*, with_mail_sink: bool) -> list[APIRouter]:
-    found = [
-        m.router for m in (relations, events, groups, templates, journeys, trips, sends, health)
-    ]
+    parts = (relations, events, groups, segments, templates, journeys, trips, sends, health)
+    found = [m.router for m in parts]
     return [*found, mail.router] if with_mail_sink else found
 
 

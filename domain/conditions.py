@@ -233,9 +233,22 @@ def _event_matches(condition: EventCondition, fact: EventFact, as_of: datetime |
     if fact.type != condition.event:
         return False
     period = condition.period
-    if period is not None and (as_of is None or fact.occurred_at < as_of - period):
-        return False
+    if period is not None:
+        if as_of is None:
+            return False
+        earliest = since(as_of, period)
+        if earliest is not None and fact.occurred_at < earliest:
+            return False
     return condition.where is None or evaluate(condition.where, payload_facts(fact.payload)).result
+
+
+def since(as_of: datetime, period: timedelta) -> datetime | None:
+    """The earliest moment `within` reaches back to; None when that is before the year
+    1 (a `within` of millennia: every event is within it, where subtracting overflows)."""
+    try:
+        return as_of - period
+    except OverflowError:
+        return None
 
 
 def payload_facts(payload: dict[str, Any]) -> RelationFacts:
