@@ -30,15 +30,23 @@ def parse_condition(raw: Any) -> Condition:
     return _CONDITION.validate_python(raw)
 
 
-def _condition(segment: Segment) -> Condition:
-    assert segment.id is not None
-    key = (segment.id, segment.updated_at)
-    found = _parsed.get(key)
-    if found is None:
+def _conditions(session: Session) -> dict[int, tuple[str, Condition]]:
+    """Every segment's key and parsed condition. Only ids and versions are read each
+    time; a condition's JSON is read and parsed when its segment is new or edited."""
+    rows = session.exec(select(Segment.id, Segment.key, Segment.updated_at)).all()
+    missing = [sid for sid, _, at in rows if sid is not None and (sid, at) not in _parsed]
+    if missing:
         if len(_parsed) > 10_000:
             _parsed.clear()
-        found = _parsed[key] = parse_condition(segment.condition)
-    return found
+        fresh = session.exec(
+            select(Segment.id, Segment.updated_at, Segment.condition).where(
+                col(Segment.id).in_(missing)
+            )
+        ).all()
+        for sid, at, raw in fresh:
+            assert sid is not None
+            _parsed[(sid, at)] = parse_condition(raw)
+    return {sid: (key, _parsed[(sid, at)]) for sid, key, at in rows if sid is not None}
 
 
 def reevaluate(
@@ -54,10 +62,10 @@ def reevaluate(
     ).first()
     if locked is None:
         return None
-    segments = list(session.exec(select(Segment)).all())
+    segments = _conditions(session)
     if not segments:
         return None
-    conditions = {s.id: _condition(s) for s in segments}
+    conditions = {sid: condition for sid, (_, condition) in segments.items()}
     types = set().union(*(event_types_mentioned(c) for c in conditions.values()))
     facts = load_facts(session, relation_id, event_types=types, now=now)
     if facts is None:
@@ -81,7 +89,7 @@ def reevaluate(
                 col(SegmentMember.segment_id).in_(left),
             )
         )
-    keys = {s.id: s.key for s in segments}
+    keys = {sid: key for sid, (key, _) in segments.items()}
     change = SegmentChange(
         relation_id=relation_id,
         entered=sorted(keys[i] for i in entered),
