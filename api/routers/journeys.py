@@ -200,10 +200,19 @@ async def deactivate_journey(
     temporal: TemporalDep,
     mode: Literal["drain", "cancel"] = "drain",
 ) -> DeactivationPublic:
-    journey, running = await run_in_threadpool(_deactivate, engine, journey_id, mode)
-    # Stop new entries by date too. Idempotent, so a failure here is repaired by
-    # deactivating again (mode=cancel is allowed on an inactive journey).
-    await remove_recurring_schedules(temporal, journey_id)
+    journey, running, dated = await run_in_threadpool(_deactivate, engine, journey_id, mode)
+    if dated:
+        # Stop new entries by date too. A recurring run that starts meanwhile admits
+        # nobody (the journey is inactive); a failure here is repaired by deactivating
+        # again with mode=cancel, which is allowed on an inactive journey.
+        try:
+            await remove_recurring_schedules(temporal, journey_id)
+        except RPCError as error:
+            raise HTTPException(
+                status_code=503,
+                detail=f"journey {journey_id} is inactive but removing its recurring-date "
+                f"schedules failed ({error.message}); retry with mode=cancel",
+            ) from error
     job_id: str | None = None
     if mode == "cancel" and running:
         try:
@@ -231,14 +240,18 @@ def _close_stuck(engine: Engine, journey_id: int, terminated: list[str]) -> None
         session.commit()
 
 
-def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, int]:
+def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, int, bool]:
+    """The journey, its running trips, and whether the version that was active (the
+    latest) admits by date, so its schedules must go."""
     with Session(engine, expire_on_commit=False) as session:
         journey = journeys.get(session, journey_id)
         if journey.status == JourneyStatus.active:
             journey = journeys.deactivate(session, journey_id)
         elif not (mode == "cancel" and journey.status == JourneyStatus.inactive):
             raise Conflict(f"journey {journey_id} is not active")
-        return journey, trips.running_count(session, journey_id)
+        _, definition = journeys.shown_definition(session, journey)
+        dated = any(isinstance(t, RecurringDateTrigger) for t in definition.triggers)
+        return journey, trips.running_count(session, journey_id), dated
 
 
 @router.get(
