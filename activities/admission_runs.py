@@ -56,6 +56,7 @@ CONCURRENCY = 16
 
 RUNNING = "running"
 FINISHED = "finished"
+STOPPED = "stopped"  # the journey stopped admitting before the run was through
 
 
 def workflow_id(run_id: int) -> str:
@@ -224,7 +225,7 @@ class AdmissionRunActivities:
     @activity.defn(name=ADMIT_PAGE)
     async def admit_page(self, data: AdmitPageInput) -> AdmitPageResult:
         """Admit the next page of the run's relations and move its cursor past them."""
-        run, ids = await asyncio.to_thread(self._next_page, data.run_id)
+        run, ids, more = await asyncio.to_thread(self._next_page, data.run_id)
         if run is None:
             return AdmitPageResult(admitted=0, skipped=0, done=True)
         cause = Cause(trigger=run.trigger, key=run.admission_key, yearly="date_field" in run.source)
@@ -251,7 +252,7 @@ class AdmissionRunActivities:
 
         outcomes = await asyncio.gather(*(one(i) for i in ids))
         admitted = sum(outcomes)
-        done = len(ids) < PAGE
+        done = not more
         await asyncio.to_thread(
             self._advance,
             data.run_id,
@@ -262,18 +263,31 @@ class AdmissionRunActivities:
         )
         return AdmitPageResult(admitted=admitted, skipped=len(ids) - admitted, done=done)
 
-    def _next_page(self, run_id: int) -> tuple[AdmissionRun | None, list[int]]:
+    def _next_page(self, run_id: int) -> tuple[AdmissionRun | None, list[int], bool]:
+        """The run, its next page of relation ids, and whether more follow (one id
+        beyond the page is read, so the last page says so: no empty page at the end,
+        which would queue behind the trips the run itself started)."""
         with session_scope(self._engine) as session:
             run = session.get(AdmissionRun, run_id)
             if run is None or run.status != RUNNING:
-                return None, []
+                return None, [], False
+            journey = session.get(Journey, run.journey_id)
+            if journey is None or (journey.status, journey.active_version) != (
+                JourneyStatus.active,
+                run.journey_version,
+            ):
+                # Deactivated (or a new version activated) meanwhile: nobody more enters.
+                run.status, run.finished_at = STOPPED, utcnow()
+                session.add(run)
+                return None, [], False
             ids = session.exec(
                 select(Relation.id)
                 .where(_clause(run.source), col(Relation.id) > run.cursor)
                 .order_by(col(Relation.id))
-                .limit(PAGE)
+                .limit(PAGE + 1)
             ).all()
-            return run, [i for i in ids if i is not None]
+            found = [i for i in ids if i is not None]
+            return run, found[:PAGE], len(found) > PAGE
 
     def _advance(
         self, run_id: int, last: int | None, admitted: int, skipped: int, done: bool

@@ -58,7 +58,9 @@ class AdmissionRunPublic(Output):
     id: int
     journey_version: int
     trigger: str
-    status: str = Field(description="running or finished")
+    status: str = Field(
+        description="running, finished, or stopped (the journey was deactivated first)"
+    )
     total: int = Field(description="Relations the source held when the run began")
     admitted: int
     skipped: int = Field(description="Refused by the re-entry setting, or erased meanwhile")
