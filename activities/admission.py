@@ -79,13 +79,17 @@ async def admit(
     journey_id: int,
     relation_id: int,
     cause: Cause = MANUAL,
+    *,
+    eager: bool = False,
 ) -> Trip:
     """Start relation `relation_id`'s next trip through journey `journey_id`.
 
     Raises NotFound (journey or relation) or AdmissionConflict (journey not active,
     re-entry forbidden, or the same trip started concurrently). With a cause key that
     already admitted this relation, returns that trip (starting its workflow if a crash
-    came between the row and the start).
+    came between the row and the start). `eager`: the caller runs in a worker of the
+    trips' task queue (a dispatch, an admission run), which may then be handed the
+    trip's first workflow task with the start's answer, saving a round trip.
     """
     trip, name, definition, again = await asyncio.to_thread(
         _reserve, engine, journey_id, relation_id, cause
@@ -94,7 +98,7 @@ async def admit(
         await _restart_if_unstarted(client, task_queue, trip, name, definition)
         return trip
     try:
-        await _start(client, task_queue, trip, name, definition)
+        await _start(client, task_queue, trip, name, definition, eager=eager)
     except WorkflowAlreadyStartedError:
         # Temporal remembers this trip id (e.g. our store was reset within retention).
         await asyncio.to_thread(_forget, engine, trip.id)
@@ -110,7 +114,13 @@ async def admit(
 
 
 async def _start(
-    client: Client, task_queue: str, trip: Trip, name: str, definition: JourneyDefinition
+    client: Client,
+    task_queue: str,
+    trip: Trip,
+    name: str,
+    definition: JourneyDefinition,
+    *,
+    eager: bool = False,
 ) -> None:
     admitted_by = f" · {trip.trigger}" if trip.trigger else ""
     event = f" · event {trip.event_id}" if trip.event_id is not None else ""
@@ -140,6 +150,7 @@ async def _start(
         static_summary=f"{name} · relation {trip.relation_id} · v{trip.journey_version}"
         f"{admitted_by}{event}",
         static_details=describe_steps(definition),
+        request_eager_start=eager,
     )
 
 

@@ -241,6 +241,7 @@ class AdmissionRunActivities:
                         run.journey_id,
                         relation_id,
                         cause,
+                        eager=True,
                     )
                 except (AdmissionConflict, NotFound):
                     return False

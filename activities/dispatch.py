@@ -109,6 +109,7 @@ class DispatchActivities:
                     plan.journey_id,
                     cause.relation_id,
                     Cause(trigger=plan.trigger, event_id=event_id, key=cause.key),
+                    eager=True,
                 )
             except (AdmissionConflict, NotFound):
                 refused += 1
