@@ -12,7 +12,6 @@ while it was being started is cancelled again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -38,7 +37,7 @@ from activities.contracts import (
 )
 from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
-from store import journeys, relations, trips
+from store import events, journeys, relations, trips
 from store.errors import Conflict, NotFound
 from store.models import Trip, utcnow
 
@@ -67,6 +66,9 @@ class Cause:
     # A recurring date admits once per relation per year whatever the re-entry setting:
     # its key (`date:{trigger}:{year}`) is the whole rule.
     yearly: bool = False
+    # Admit only into this version (an admission run's): a run whose journey was
+    # deactivated and activated again must not fill the new version.
+    version: int | None = None
 
 
 MANUAL = Cause(trigger="manual")
@@ -95,7 +97,10 @@ async def admit(
         _reserve, engine, journey_id, relation_id, cause
     )
     if again:
-        await _restart_if_unstarted(client, task_queue, trip, name, definition)
+        if await _restart_if_unstarted(client, task_queue, trip, name, definition):
+            # The workflow was missing and is started now: the journey may have been
+            # deactivated since its row was written (its cancel found no workflow).
+            await _withdraw_if_deactivated(client, engine, trip)
         return trip
     try:
         await _start(client, task_queue, trip, name, definition, eager=eager)
@@ -156,14 +161,17 @@ async def _start(
 
 async def _restart_if_unstarted(
     client: Client, task_queue: str, trip: Trip, name: str, definition: JourneyDefinition
-) -> None:
+) -> bool:
     """The cause already admitted this relation. If its trip still runs, its workflow may
-    be missing (the admitting process died between the row and the start): start it;
-    Temporal refusing a duplicate id means it was there all along."""
+    be missing (the admitting process died between the row and the start): start it, and
+    say so; Temporal refusing a duplicate id means it was there all along."""
     if trip.status != TripStatus.running:
-        return
-    with contextlib.suppress(WorkflowAlreadyStartedError):
+        return False
+    try:
         await _start(client, task_queue, trip, name, definition)
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
 
 
 def _reserve(
@@ -180,6 +188,11 @@ def _reserve(
                 return earlier, journey.name, parse_frozen(frozen.definition), True
             if journey.status != JourneyStatus.active or journey.active_version is None:
                 raise AdmissionConflict(f"journey {journey_id} is not active")
+            if cause.version is not None and cause.version != journey.active_version:
+                raise AdmissionConflict(
+                    f"journey {journey_id} runs version {journey.active_version} now, "
+                    f"not {cause.version}"
+                )
             frozen = journeys.version(session, journey_id, journey.active_version)
             definition = parse_frozen(frozen.definition)
             if not relations.exists(session, relation_id):
@@ -200,6 +213,9 @@ def _reserve(
                 trigger=cause.trigger,
                 event_id=cause.event_id,
                 admission_key=cause.key,
+                events_after=cause.event_id
+                if cause.event_id is not None
+                else events.highest_id(session, relation_id),
             )
             session.add(trip)
             try:

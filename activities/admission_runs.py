@@ -73,8 +73,10 @@ def create_run(
     key: str,
     source: dict[str, Any],
     admission_key: str,
+    commit: bool = True,
 ) -> AdmissionRun:
-    """The run for (journey, key), created once: asking again returns the same run."""
+    """The run for (journey, key), created once: asking again returns the same run.
+    With commit=False it is only flushed, into the caller's transaction."""
     found = _by_key(session, journey_id, key)
     if found is not None:
         return found
@@ -89,6 +91,9 @@ def create_run(
         total=session.exec(select(func.count()).select_from(Relation).where(_clause(source))).one(),
     )
     session.add(run)
+    if not commit:
+        session.flush()
+        return run
     try:
         session.commit()
     except IntegrityError:
@@ -151,6 +156,9 @@ def members_run(session: Session, journey: Journey) -> list[AdmissionRun]:
         )
     ).one()
     definition = parse_frozen(frozen.definition)
+    # One admission key for the whole activation: a relation in the segments of two
+    # segment_entry triggers is admitted once, as with any other cause.
+    activation = f"members:v{frozen.version}:{utcnow().isoformat()}"
     runs = []
     for index, trigger in enumerate(definition.triggers):
         if isinstance(trigger, SegmentEntryTrigger):
@@ -161,47 +169,40 @@ def members_run(session: Session, journey: Journey) -> list[AdmissionRun]:
                     journey_version=frozen.version,
                     trigger_index=index,
                     trigger_label=definition.trigger_label(index),
-                    key=f"members:v{frozen.version}:{index}:{utcnow().isoformat()}",
+                    key=f"{activation}:{index}",
                     source={"segment": trigger.segment},
-                    admission_key=f"members:v{frozen.version}:{index}",
+                    admission_key=activation,
                 )
             )
     return runs
 
 
-async def start_entry_runs(
-    client: Client, engine: Engine, task_queue: str, *, segment_key: str, entered_at: datetime
-) -> list[int]:
-    """After a segment edit whose entrants' membership began at `entered_at`: admit
-    them to every active journey that a `segment_entry` on the segment triggers, in a
-    run each (an edit can let in tens of thousands). Returns the run ids."""
-    runs = await asyncio.to_thread(_entry_runs, engine, segment_key, entered_at)
-    for run_id in runs:
-        await start_run(client, task_queue, run_id)
-    return runs
-
-
-def _entry_runs(engine: Engine, segment_key: str, entered_at: datetime) -> list[int]:
+def entry_runs(session: Session, segment: Segment, entered_at: datetime) -> list[int]:
+    """Runs (written in the caller's transaction) that admit a segment edit's entrants,
+    whose membership began at `entered_at`, to every active journey that a
+    `segment_entry` on the segment triggers: one per journey. The caller starts them
+    after its commit (start_run)."""
     stamp = entered_at.isoformat()
-    with session_scope(engine) as session:
-        found = []
-        for journey, version, definition in _active_definitions(session):
-            for index, trigger in enumerate(definition.triggers):
-                if isinstance(trigger, SegmentEntryTrigger) and trigger.segment == segment_key:
-                    run = create_run(
-                        session,
-                        journey_id=journey,
-                        journey_version=version,
-                        trigger_index=index,
-                        trigger_label=definition.trigger_label(index),
-                        key=f"edit:{segment_key}:{stamp}"[:100],
-                        source={"segment": segment_key, "entered_at": stamp},
-                        admission_key=f"edit:{segment_key}:{stamp}"[:100],
-                    )
-                    assert run.id is not None
-                    found.append(run.id)
-                    break  # one run per journey, as one event makes one trip
-        return found
+    found = []
+    for journey, version, definition in _active_definitions(session):
+        for index, trigger in enumerate(definition.triggers):
+            if isinstance(trigger, SegmentEntryTrigger) and trigger.segment == segment.key:
+                key = f"edit:{segment.id}:{stamp}"
+                run = create_run(
+                    session,
+                    journey_id=journey,
+                    journey_version=version,
+                    trigger_index=index,
+                    trigger_label=definition.trigger_label(index),
+                    key=key,
+                    source={"segment": segment.key, "entered_at": stamp},
+                    admission_key=key,
+                    commit=False,
+                )
+                assert run.id is not None
+                found.append(run.id)
+                break  # one run per journey, as one event makes one trip
+    return found
 
 
 def _active_definitions(session: Session) -> list[tuple[int, int, JourneyDefinition]]:
@@ -228,7 +229,12 @@ class AdmissionRunActivities:
         run, ids, more = await asyncio.to_thread(self._next_page, data.run_id)
         if run is None:
             return AdmitPageResult(admitted=0, skipped=0, done=True)
-        cause = Cause(trigger=run.trigger, key=run.admission_key, yearly="date_field" in run.source)
+        cause = Cause(
+            trigger=run.trigger,
+            key=run.admission_key,
+            yearly="date_field" in run.source,
+            version=run.journey_version,
+        )
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def one(relation_id: int) -> bool:
@@ -322,3 +328,13 @@ def trips_of_run(session: Session, run: AdmissionRun) -> int:
         .select_from(Trip)
         .where(col(Trip.journey_id) == run.journey_id, col(Trip.admission_key) == run.admission_key)
     ).one()
+
+
+def running_runs(session: Session, before: datetime) -> list[int]:
+    """Runs still running that began before `before`."""
+    rows = session.exec(
+        select(AdmissionRun.id).where(
+            col(AdmissionRun.status) == RUNNING, col(AdmissionRun.started_at) < before
+        )
+    ).all()
+    return [i for i in rows if i is not None]

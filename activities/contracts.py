@@ -237,13 +237,16 @@ class FindEventsInput(_Contract):
     event that came just before the trip reached the step is not missed."""
 
     trip_id: str
-    step_id: str
+    # None: only the journey's goals (asked when a trip with goals starts).
+    step_id: str | None = None
     writes: list[PassageWrite] = Field(default_factory=list, description="written first")
 
 
 class FindEventsResult(_Contract):
     event_ids: list[int] = Field(default_factory=list)
-    exit_event_id: int | None = None  # a goal event already there: leave at once
+    # A goal event already there: leave at once.
+    exit_event_id: int | None = None
+    exit_event_type: str | None = None
 
 
 # --- large admissions --------------------------------------------------------------------

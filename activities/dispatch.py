@@ -62,7 +62,9 @@ async def start_dispatch(
             DispatchInput(event_id=event_id, change_id=change_id),
             id=dispatch_id(event_id=event_id, change_id=change_id),
             task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # A dispatch that completed is never repeated; one that failed or was
+            # terminated may be started again (by the trip-sync schedule).
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             static_summary=f"event {event_id}" if event_id is not None else f"change {change_id}",
         )
 

@@ -1,5 +1,7 @@
-"""What a trip asks about the relation's events: at a wait_for_event step, the matching
-events it already has (signals bring the ones that come later)."""
+"""What a trip asks about the relation's events: at a wait_for_event step (and, for a
+journey with goals, when it starts), the matching events that came after the trip
+began. Signals bring the ones that come later; this covers those that came before the
+trip was there to hear them (while it was being admitted, or busy with another step)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ from domain.steps import WaitForEventStep
 from store.db import session_scope
 from store.models import Event, JourneyVersion, Trip
 
-# Enough for any real wait: a relation with more matching events since its trip began
-# has its wait satisfied many times over.
-_LOOK_BACK = 50
+# Matching events returned at most: a wait takes one, a goal one; more is only noise.
+_FOUND = 50
+# Events read at most per look-back, newest first beyond that: a relation with more
+# events of the listened types since its trip began has what the trip waits for.
+_READ = 1000
 
 
 class EventActivities:
@@ -38,32 +42,31 @@ class EventActivities:
                     )
                 ).one()
             )
-            step = definition.step(data.step_id)
-            assert isinstance(step, WaitForEventStep)
-            found = _since_admission(session, trip, {step.event, *definition.listens_for()})
+            step = definition.step(data.step_id) if data.step_id is not None else None
+            assert step is None or isinstance(step, WaitForEventStep)
+            types = set(definition.listens_for())
+            found = _since_admission(session, trip, types)
+            matching = [e for e in found if step is not None and step.matches(e.type, e.payload)]
+            goal = next(
+                (e for e in found if any(g.matches(e.type, e.payload) for g in definition.exit_on)),
+                None,
+            )
             return FindEventsResult(
-                event_ids=[
-                    e.id for e in found if e.id is not None and step.matches(e.type, e.payload)
-                ],
-                exit_event_id=next(
-                    (
-                        e.id
-                        for e in found
-                        if any(g.matches(e.type, e.payload) for g in definition.exit_on)
-                    ),
-                    None,
-                ),
+                event_ids=[e.id for e in matching[:_FOUND] if e.id is not None],
+                exit_event_id=goal.id if goal is not None else None,
+                exit_event_type=goal.type if goal is not None else None,
             )
 
 
 def _since_admission(session: Session, trip: Trip, types: set[str]) -> list[Event]:
-    """The relation's events of these types that came after the trip began: after the
-    event that admitted it (ids grow with arrival), else since its admission."""
+    """The relation's events of these types that came after the trip began, oldest first."""
     query = select(Event).where(
         col(Event.relation_id) == trip.relation_id, col(Event.type).in_(sorted(types))
     )
-    if trip.event_id is not None:
+    if trip.events_after is not None:
+        query = query.where(col(Event.id) > trip.events_after)
+    elif trip.event_id is not None:
         query = query.where(col(Event.id) > trip.event_id)
-    else:
+    else:  # trips admitted before trips kept their horizon
         query = query.where(col(Event.received_at) >= trip.started_at)
-    return list(session.exec(query.order_by(col(Event.id)).limit(_LOOK_BACK)).all())
+    return list(session.exec(query.order_by(col(Event.id)).limit(_READ)).all())

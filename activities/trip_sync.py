@@ -9,6 +9,7 @@ the re-entry rule.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
@@ -17,6 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.admission_runs import running_runs, start_run
 from activities.contracts import (
     RESEND_EMAIL_WORKFLOW,
     SYNC_CLOSED_TRIPS,
@@ -95,7 +97,7 @@ class TripSyncActivities:
         if stuck:
             activity.logger.warning("%d trips cannot move (see their `problem`)", stuck)
         resent = await self._resend() if self._resend_uncertain else 0
-        redispatched = await self._redispatch()
+        redispatched = await self._redispatch() + await self._resume_runs()
         return SyncClosedTripsResult(
             examined=examined,
             closed=closed,
@@ -116,6 +118,22 @@ class TripSyncActivities:
             else:
                 await start_dispatch(self._client, self._task_queue, change_id=cause_id)
         return len(found)
+
+    async def _resume_runs(self) -> int:
+        """Admission runs written but never started (the API died, or Temporal refused,
+        right after the edit or activation that wrote them): start them. A run whose
+        workflow is going already is left to it."""
+        before = datetime.now(UTC) - REDISPATCH_AFTER
+        resumed = 0
+        for run_id in await asyncio.to_thread(self._running_runs, before):
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await start_run(self._client, self._task_queue, run_id)
+                resumed += 1
+        return resumed
+
+    def _running_runs(self, before: datetime) -> list[int]:
+        with session_scope(self._engine) as session:
+            return running_runs(session, before)
 
     def _undispatched(self, before: datetime) -> list[tuple[str, int]]:
         with session_scope(self._engine) as session:

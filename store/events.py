@@ -162,6 +162,14 @@ def find(session: Session, *, external_id: str | None, email: str | None) -> int
     return None
 
 
+def highest_id(session: Session, relation_id: int) -> int:
+    """The id of the relation's newest event (0 without events): later ones are higher."""
+    found = session.exec(
+        select(func.max(Event.id)).where(col(Event.relation_id) == relation_id)
+    ).one()
+    return int(found or 0)
+
+
 def of_relation(
     session: Session, relation_id: int, *, limit: int = 100, offset: int = 0
 ) -> tuple[list[Event], int]:

@@ -67,11 +67,13 @@ def add_member(session: Session, key: str, relation_id: int) -> None:
     session.add(GroupMember(group_id=group.id, relation_id=relation_id))
     try:
         session.flush()
-        reevaluate(session, relation_id, cause="groups", now=utcnow())
-        session.commit()
     except IntegrityError:
-        # Added at the same moment by another request: the membership exists, as asked.
+        # Added at the same moment by another request: the membership exists, as asked
+        # (and that request re-evaluates the segments).
         session.rollback()
+        return
+    reevaluate(session, relation_id, cause="groups", now=utcnow())
+    session.commit()
 
 
 def remove_member(session: Session, key: str, relation_id: int) -> None:

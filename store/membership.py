@@ -33,7 +33,11 @@ def parse_condition(raw: Any) -> Condition:
 def _conditions(session: Session) -> dict[int, tuple[str, Condition]]:
     """Every segment's key and parsed condition. Only ids and versions are read each
     time; a condition's JSON is read and parsed when its segment is new or edited."""
-    rows = session.exec(select(Segment.id, Segment.key, Segment.updated_at)).all()
+    # FOR SHARE (PostgreSQL): a segment edit in progress (which locks its row first) is
+    # waited for, so its condition and its membership are seen together.
+    rows = session.exec(
+        select(Segment.id, Segment.key, Segment.updated_at).with_for_update(read=True)
+    ).all()
     missing = [sid for sid, _, at in rows if sid is not None and (sid, at) not in _parsed]
     if missing:
         if len(_parsed) > 10_000:
@@ -73,7 +77,10 @@ def reevaluate(
     matching = {sid for sid, c in conditions.items() if evaluate(c, facts).result}
     current = set(
         session.exec(
-            select(SegmentMember.segment_id).where(col(SegmentMember.relation_id) == relation_id)
+            select(SegmentMember.segment_id).where(
+                col(SegmentMember.relation_id) == relation_id,
+                col(SegmentMember.segment_id).in_(list(segments)),
+            )
         ).all()
     )
     entered, left = matching - current, current - matching
@@ -108,6 +115,9 @@ def undispatched(session: Session, relation_id: int) -> list[int]:
         select(SegmentChange.id).where(
             col(SegmentChange.relation_id) == relation_id,
             col(SegmentChange.dispatched_at).is_(None),
+            # An event's change is dispatched with its event: a second dispatch of it
+            # would be a second admission cause.
+            col(SegmentChange.cause).not_like("event:%"),
         )
     ).all()
     return [i for i in rows if i is not None]

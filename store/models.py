@@ -183,6 +183,10 @@ class Trip(SQLModel, table=True):
     event_id: int | None = Field(default=None, index=True)
     # "event:12", "change:7", "run:3", "date:2027"; None for manual adds (each deliberate).
     admission_key: str | None = Field(default=None, max_length=100)
+    # The relation's events with a higher id came after this trip began (its admitting
+    # event's id, or the highest id at admission): what a wait_for_event step and the
+    # goals look back to. Ids, not clocks: the API's and the worker's clocks may differ.
+    events_after: int | None = None
 
 
 class AdmissionRun(SQLModel, table=True):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -116,10 +116,22 @@ def difference(
     return Difference(sorted(wanted - current), sorted(current - wanted))
 
 
+def lock(session: Session, key: str, now: datetime) -> Segment:
+    """The segment, locked for an edit: a write first (SQLite takes its write lock,
+    PostgreSQL the row's), so relation changes meanwhile wait for the edit and then see
+    its condition and membership together (store/membership.py reads segments FOR SHARE)."""
+    segment = get(session, key)
+    session.exec(update(Segment).where(col(Segment.id) == segment.id).values(updated_at=now))
+    session.refresh(segment)
+    return segment
+
+
 def edit(
     session: Session, segment: Segment, *, name: str | None, condition: Condition, now: datetime
 ) -> Difference:
-    """Save the condition and apply its membership: entrants' membership begins `now`."""
+    """Save the condition and apply its membership (entrants' membership begins `now`),
+    in the caller's transaction: the caller commits, with the admission runs for the
+    entrants, so the edit and what it admits are written together or not at all."""
     assert segment.id is not None
     change = difference(session, segment, condition, now)
     segment.condition = stored(condition)
@@ -137,8 +149,7 @@ def edit(
                 col(SegmentMember.relation_id).in_(change.leaving),
             )
         )
-    session.commit()
-    session.refresh(segment)
+    session.flush()
     return change
 
 

@@ -19,10 +19,13 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
+        FIND_EVENTS,
         FINISH_TRIP,
         RECORD_PASSAGES,
         STEP,
         EventSignal,
+        FindEventsInput,
+        FindEventsResult,
         FinishTripInput,
         PassageKey,
         PassageWrite,
@@ -225,6 +228,8 @@ class TripContext:
                 timeout_summary=summary,
             )
         except TimeoutError:
+            # A goal that came in the same task as the timer still wins.
+            self.check_exit()
             return False
         self.check_exit()
         return True
@@ -232,6 +237,30 @@ class TripContext:
     def check_exit(self) -> None:
         if self.inbox.exit is not None and self.definition.exit_on:
             raise LeftJourney(self.inbox.exit)
+
+    def hear_goal(self, found: FindEventsResult) -> None:
+        """A goal event the store had (see find_events) ends the trip like a signal."""
+        if found.exit_event_id is not None:
+            self.inbox.hear(
+                EventSignal(
+                    event_id=found.exit_event_id, type=found.exit_event_type or "", exits=True
+                )
+            )
+            self.check_exit()
+
+    async def goals_so_far(self) -> None:
+        """At the start of a trip with goals: a goal event that came while the trip was
+        being admitted (its dispatch found no trip, or no workflow yet, to signal) ends
+        it before its first step does anything."""
+        with self.carrying() as writes:
+            found: FindEventsResult = await self.activity(
+                FIND_EVENTS,
+                FindEventsInput(trip_id=self.trip.trip_id, writes=writes),
+                result_type=FindEventsResult,
+                summary="goal events so far",
+                local=True,
+            )
+        self.hear_goal(found)
 
     async def activity(
         self,

@@ -49,6 +49,8 @@ class TripWorkflow:
             while step_id is not None:
                 step = definition.step(step_id)
                 ctx.enter(step)
+                if ctx.passage.seq == 1 and definition.exit_on:
+                    await ctx.goals_so_far()
                 ctx.check_exit()
                 way = await handler_for(step)(ctx, step)
                 if way is None:

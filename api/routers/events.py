@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from temporalio.client import Client
 
 from activities.dispatch import start_dispatch
 from api.deps import EngineDep, TaskQueueDep, TemporalDep
@@ -77,15 +78,28 @@ async def post_batch(
     body: EventBatch, engine: EngineDep, temporal: TemporalDep, task_queue: TaskQueueDep
 ) -> BatchResult:
     items: list[BatchItem] = []
-    for index, event in enumerate(body.events):
-        try:
-            ingested = await run_in_threadpool(_ingest, engine, event, ("body", "events", index))
-        except Invalid as error:
-            problems = [{"loc": list(p.loc), "msg": p.msg, "type": p.type} for p in error.problems]
-            items.append(BatchItem(index=index, status=422, error=problems))
-            continue
-        status = 200 if ingested.repeated else 201
-        items.append(BatchItem(index=index, status=status, accepted=_accepted(ingested)))
+    try:
+        for index, event in enumerate(body.events):
+            try:
+                ingested = await run_in_threadpool(
+                    _ingest, engine, event, ("body", "events", index)
+                )
+            except Invalid as error:
+                problems = [
+                    {"loc": list(p.loc), "msg": p.msg, "type": p.type} for p in error.problems
+                ]
+                items.append(BatchItem(index=index, status=422, error=problems))
+                continue
+            status = 200 if ingested.repeated else 201
+            items.append(BatchItem(index=index, status=status, accepted=_accepted(ingested)))
+    finally:
+        # Also when a later event fails unexpectedly: those stored are dispatched now, not
+        # a minute later by the trip-sync schedule.
+        await _dispatch_all(temporal, task_queue, items)
+    return BatchResult(results=items)
+
+
+async def _dispatch_all(temporal: Client, task_queue: str, items: list[BatchItem]) -> None:
     gate = asyncio.Semaphore(_STARTS_IN_FLIGHT)
 
     async def start(event_id: int) -> None:
@@ -95,7 +109,6 @@ async def post_batch(
     await asyncio.gather(
         *(start(item.accepted.event.id) for item in items if item.accepted is not None)
     )
-    return BatchResult(results=items)
 
 
 def _ingest(engine: Engine, body: EventCreate, loc: tuple[str | int, ...]) -> events.Ingested:

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from activities.admission_runs import start_entry_runs
+from activities.admission_runs import entry_runs, start_run
 from api.deps import EngineDep, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
 from api.schemas.relations import RelationPublic, RelationsPublic
 from api.schemas.segments import (
@@ -124,28 +124,33 @@ async def edit_segment(
 ) -> SegmentEdited:
     _meaningful(body.condition)
     now = utcnow()
-    edited, entered, left = await run_in_threadpool(_edit, engine, key, body, confirm, now)
-    runs: list[int] = []
-    if entered:
-        runs = await start_entry_runs(temporal, engine, task_queue, segment_key=key, entered_at=now)
+    edited, entered, left, runs = await run_in_threadpool(_edit, engine, key, body, confirm, now)
+    for run_id in runs:
+        await start_run(temporal, task_queue, run_id)
     return SegmentEdited(segment=edited, entered=entered, left=left, admission_runs=runs)
 
 
 def _edit(
     engine: Engine, key: str, body: SegmentUpdate, confirm: bool, now: datetime
-) -> tuple[SegmentPublic, int, int]:
+) -> tuple[SegmentPublic, int, int, list[int]]:
+    """Apply the edit and write the runs that admit its entrants in one transaction; if
+    starting a run's workflow fails after it, the trip-sync schedule starts it."""
     with Session(engine, expire_on_commit=False) as session:
-        segment = segments.get(session, key)
+        segment = segments.lock(session, key, now)
         using, admitting = segments.active_journeys_using(session, key)
         if using and not confirm:
             change = segments.difference(session, segment, body.condition, now)
+            session.rollback()
             raise Conflict(
                 f"segment '{key}' is used by active journeys {using}: this edit would let "
                 f"{len(change.entering)} relations enter (admitted by journeys {admitting}) "
                 f"and {len(change.leaving)} leave; repeat with confirm=true to apply it"
             )
         change = segments.edit(session, segment, name=body.name, condition=body.condition, now=now)
-        return _public(session, segment), len(change.entering), len(change.leaving)
+        runs = entry_runs(session, segment, now) if change.entering else []
+        session.commit()
+        session.refresh(segment)
+        return _public(session, segment), len(change.entering), len(change.leaving), runs
 
 
 @router.delete(

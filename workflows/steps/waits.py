@@ -52,9 +52,7 @@ async def wait_for_event(ctx: TripContext, step: WaitForEventStep) -> str:
         )
     for event_id in found.event_ids:
         ctx.inbox.hear(EventSignal(event_id=event_id, type=step.event, steps=[step.id]))
-    if found.exit_event_id is not None:
-        ctx.inbox.hear(EventSignal(event_id=found.exit_event_id, type="", exits=True))
-        ctx.check_exit()
+    ctx.hear_goal(found)
     if not ctx.inbox.has(step.id):
         timeout = after_duration(ctx.passage.entered_at, step.parsed, ctx.definition.zone)
         await ctx.wait(

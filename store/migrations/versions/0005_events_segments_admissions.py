@@ -131,6 +131,10 @@ def upgrade() -> None:
         "trip",
         sa.Column("admission_key", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     )
+    op.add_column(
+        "trip",
+        sa.Column("events_after", sa.Integer(), nullable=True),
+    )
     op.create_index(
         "ix_trip_admission", "trip", ["journey_id", "relation_id", "admission_key"], unique=True
     )
@@ -141,6 +145,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_trip_event_id"), table_name="trip")
     op.drop_index("ix_trip_admission", table_name="trip")
     op.drop_column("trip", "admission_key")
+    op.drop_column("trip", "events_after")
     op.drop_column("trip", "event_id")
     op.drop_column("trip", "trigger")
 
