@@ -11,13 +11,21 @@ admitted a trip (`event.amount`) mean nothing outside a trip: compiling refuses 
 naming where they are, and so do a few constants SQL cannot read as Python does.
 
 The expression is built when the statement is compiled, for the database compiling
-it (the two spell JSON, regular expressions and case folding differently).
+it (the two spell JSON, regular expressions and case folding differently), in this
+shape, so that no part nests in another and SQLite's parser never runs out of stack:
+
+    relation.id IN (SELECT key FROM (SELECT relation.id AS key, <part> AS part_0, ...
+                                     FROM relation JOIN <value CTE> ON ...)
+                    WHERE <formula over part_0, ...>)
+
+Each part (a comparison, a group, an event) is a column; the values parts compare are
+CTEs keyed by relation (`store/condition_values.py`); an event's part is the same shape
+again over the events of its type, keyed by event.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -38,7 +46,6 @@ from sqlalchemy.sql.selectable import NamedFromClause
 from sqlmodel import SQLModel, col
 
 from domain.conditions import (
-    EVENT_FIELD_PREFIX,
     STANDARD_FIELDS,
     AllCondition,
     AnyCondition,
@@ -47,14 +54,13 @@ from domain.conditions import (
     FieldCondition,
     GroupCondition,
     NotCondition,
-    as_date,
     since,
 )
+from store.condition_check import UnsupportedCondition, check
+from store.condition_compare import Comparer, Constant
 from store.condition_formula import Formula, Known, Part, junction, render
 from store.condition_values import (
     NOTHING,
-    Comparer,
-    Constant,
     Needs,
     Scope,
     Value,
@@ -68,17 +74,9 @@ from store.condition_values import (
 from store.models import Event, Group, GroupMember, Relation
 from store.sql_dialects import Dialect, Postgres, Sql, Sqlite
 
-Path = tuple[str | int, ...]
+__all__ = ["UnsupportedCondition", "check", "compile_condition"]
+
 DIALECTS: dict[str, type[Dialect]] = {"sqlite": Sqlite, "postgresql": Postgres}
-
-
-class UnsupportedCondition(ValueError):
-    """A condition that has no meaning in SQL over relations; `path` locates the part
-    (`("all", 1, "field")`) within the condition as written."""
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 def compile_condition(condition: Condition, *, now: datetime) -> ColumnElement[bool]:
@@ -91,63 +89,12 @@ def compile_condition(condition: Condition, *, now: datetime) -> ColumnElement[b
     return _Compiled(condition, now)
 
 
-def check(condition: Condition, path: Path = (), *, payload: bool = False) -> None:
-    """Refuse, naming where, what compiling could not mean: `event.` fields, field
-    names SQLite cannot address, constants SQL cannot read as Python does."""
-    if isinstance(condition, AllCondition):
-        for index, child in enumerate(condition.all):
-            check(child, (*path, "all", index), payload=payload)
-    elif isinstance(condition, AnyCondition):
-        for index, child in enumerate(condition.any):
-            check(child, (*path, "any", index), payload=payload)
-    elif isinstance(condition, NotCondition):
-        check(condition.not_, (*path, "not"), payload=payload)
-    elif isinstance(condition, EventCondition):
-        if condition.where is not None:
-            check(condition.where, (*path, "where"), payload=True)
-    elif isinstance(condition, FieldCondition):
-        _check_name(condition.field, (*path, "field"))
-        if condition.op not in ("is_set", "is_not_set"):
-            _check_constant(condition, (*path, "value"))
-
-
-def _check_name(name: str, path: Path) -> None:
-    if name.startswith(EVENT_FIELD_PREFIX):
-        raise UnsupportedCondition(
-            f"field '{name}' is a field of the event that admitted a trip; "
-            "outside a journey there is no such event",
-            path,
-        )
-    if '"' in name:
-        raise UnsupportedCondition(f"field '{name}': a field name cannot hold '\"'", path)
-
-
-def _check_constant(condition: FieldCondition, path: Path) -> None:
-    """One value (a list only for `in`), finite, and a moment that has a UTC time."""
-    value = condition.value
-    if isinstance(value, list) and condition.op != "in":
-        raise UnsupportedCondition(
-            f"field '{condition.field}': op '{condition.op}' takes one value, not a list", path
-        )
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, float) and not math.isfinite(item):
-            raise UnsupportedCondition(
-                f"field '{condition.field}': {item} is not a number to compare with", path
-            )
-        moment = as_date(item)
-        if isinstance(moment, datetime) and moment.tzinfo is not None:
-            try:
-                moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
-            except OverflowError:
-                raise UnsupportedCondition(
-                    f"field '{condition.field}': the moment is out of range", path
-                ) from None
-
-
 class _Compiled(ColumnElement[bool]):
     """A checked condition, built into SQL for whichever database compiles it."""
 
-    inherit_cache = False  # a pydantic tree makes no cache key; the build is cheap
+    # Built anew at each compile: a condition tree makes no cache key (and the SQL
+    # depends on its constants, which choose the readings it needs).
+    inherit_cache = False
     type = Boolean()
 
     def __init__(self, condition: Condition, now: datetime) -> None:
@@ -156,7 +103,7 @@ class _Compiled(ColumnElement[bool]):
 
     @property
     def _from_objects(self) -> list[Any]:
-        return [Relation.__table__]  # type: ignore[attr-defined]
+        return [_table(Relation)]
 
 
 @compiles(_Compiled)

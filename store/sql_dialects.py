@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 
 from domain.conditions import MAX_INT_DIGITS, TEXT_SPACE
+from store.sql_let import Columns, Step
 
 Sql = ColumnElement[Any]
 
@@ -79,7 +80,8 @@ class Dialect:
 
     def type_is(self, json_type: Sql, kind: str) -> Sql:
         """kind: null, bool, number, string, array, object."""
-        return json_type.in_(self.JSON_TYPES[kind])
+        names = self.JSON_TYPES[kind]
+        return json_type == names[0] if len(names) == 1 else json_type.in_(names)
 
     def json_true(self, json_type: Sql, raw: Sql) -> Sql:
         raise NotImplementedError
@@ -111,8 +113,9 @@ class Dialect:
     def trim(self, text: Sql) -> Sql:
         raise NotImplementedError
 
-    def number_shape(self, trimmed: Sql) -> Sql:
-        """The text is a plain decimal (domain.conditions.NUMBER_TEXT)."""
+    def number_steps(self) -> list[Step]:
+        """Steps that read column `st` (trimmed text) and end with column `nshape`: the
+        text is a plain decimal (domain.conditions.NUMBER_TEXT)."""
         raise NotImplementedError
 
     def day_shape(self, text: Sql) -> Sql:
@@ -122,6 +125,10 @@ class Dialect:
     def moment_shape(self, text: Sql, zone: Sql, body: Sql) -> Sql:
         """YYYY-MM-DD[T ]HH:MM[:SS[.f{1,6}]][Z|+HH:MM], digits only where digits go;
         `zone` and `body` as `zone_length` and `moment_body` compute them."""
+        raise NotImplementedError
+
+    def real_date(self, day: Sql) -> Sql:
+        """'YYYY-MM-DD' (digits known) names a day the month has (Feb 30 is none)."""
         raise NotImplementedError
 
     def minus_minutes(self, wall: Sql, minutes: Sql) -> Sql:
@@ -141,10 +148,6 @@ class Dialect:
     def as_int(self, flag: Sql) -> Sql:
         """A boolean column as 1 or 0."""
         return case((flag, 1), else_=0)
-
-    def days_in_month(self, year: Sql, month: Sql) -> Sql:
-        leap = or_(and_(year % 4 == 0, year % 100 != 0), year % 400 == 0)
-        return case((month == 2, case((leap, 29), else_=28)), else_=30 + (month + month // 8) % 2)
 
 
 class Sqlite(Dialect):
@@ -204,29 +207,29 @@ class Sqlite(Dialect):
     def trim(self, text: Sql) -> Sql:
         return func.trim(text, literal(TEXT_SPACE, Text), type_=Text)
 
-    def number_shape(self, trimmed: Sql) -> Sql:
+    def number_steps(self) -> list[Step]:
         # No regular expressions in SQLite: after one sign, the mantissa (digits and at
         # most one dot, at least one digit) and the exponent (one or two digits after
         # an optional sign) are checked apart with GLOB, which matches the whole text.
-        unsigned = case(
-            (func.substr(trimmed, 1, 1).in_(("+", "-")), func.substr(trimmed, 2)),
-            else_=trimmed,
-        )
-        at = func.instr(func.upper(unsigned), "E")
-        mantissa = case((at > 0, func.substr(unsigned, 1, at - 1)), else_=unsigned)
-        exponent = func.substr(unsigned, at + 1)
-        return and_(
-            _glob(mantissa, "*[0-9]*"),
-            ~_glob(mantissa, "*[^0-9.]*"),
-            ~_glob(mantissa, "*.*.*"),
-            or_(
-                at == 0,
-                *(
-                    _glob(exponent, pattern)
-                    for pattern in ("[0-9]", "[0-9][0-9]", "[+-][0-9]", "[+-][0-9][0-9]")
-                ),
-            ),
-        )
+        def unsigned(c: Columns) -> dict[str, Sql]:
+            signed = func.substr(c.st, 1, 1).in_(("+", "-"))
+            return {"u": case((signed, func.substr(c.st, 2)), else_=c.st)}
+
+        def shape(c: Columns) -> dict[str, Sql]:
+            at = func.instr(func.upper(c.u), "E")
+            mantissa = case((at > 0, func.substr(c.u, 1, at - 1)), else_=c.u)
+            exponent = func.substr(c.u, at + 1)
+            exponents = ("[0-9]", "[0-9][0-9]", "[+-][0-9]", "[+-][0-9][0-9]")
+            return {
+                "nshape": and_(
+                    _glob(mantissa, "*[0-9]*"),
+                    ~_glob(mantissa, "*[^0-9.]*"),
+                    ~_glob(mantissa, "*.*.*"),
+                    or_(at == 0, *(_glob(exponent, pattern) for pattern in exponents)),
+                )
+            }
+
+        return [unsigned, shape]
 
     def day_shape(self, text: Sql) -> Sql:
         return _glob(text, _DAY_GLOB)
@@ -249,6 +252,10 @@ class Sqlite(Dialect):
                 ),
             ),
         )
+
+    def real_date(self, day: Sql) -> Sql:
+        # julianday() carries Feb 30 over into March, and knows no month 13.
+        return func.date(func.julianday(day)) == day
 
     def minus_minutes(self, wall: Sql, minutes: Sql) -> Sql:
         modifier = cast(-minutes, Text) + literal(" minutes", Text)
@@ -311,14 +318,18 @@ class Postgres(Dialect):
     def trim(self, text: Sql) -> Sql:
         return func.btrim(text, literal(TEXT_SPACE, Text), type_=Text)
 
-    def number_shape(self, trimmed: Sql) -> Sql:
-        return trimmed.op("~", return_type=Boolean)(_NUMBER_REGEX)
+    def number_steps(self) -> list[Step]:
+        return [lambda c: {"nshape": c.st.op("~", return_type=Boolean)(_NUMBER_REGEX)}]
 
     def day_shape(self, text: Sql) -> Sql:
         return text.op("~", return_type=Boolean)(_DAY_REGEX)
 
     def moment_shape(self, text: Sql, zone: Sql, body: Sql) -> Sql:
         return text.op("~", return_type=Boolean)(_MOMENT_REGEX)
+
+    def real_date(self, day: Sql) -> Sql:
+        # A cast would raise on Feb 30; the calendar fits in a regular expression.
+        return day.op("~", return_type=Boolean)(_REAL_DATE_REGEX)
 
     def minus_minutes(self, wall: Sql, minutes: Sql) -> Sql:
         moved = cast(wall, TIMESTAMP) - func.make_interval(0, 0, 0, 0, 0, minutes)
@@ -334,6 +345,11 @@ class Postgres(Dialect):
 _DAY_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 _NUMBER_REGEX = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,2})?$"
 _DAY_REGEX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_REAL_DATE_REGEX = (
+    r"^([0-9]{4}-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)"
+    r"|(0[13578]|1[02])-31)"
+    r"|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29)$"
+)
 _MOMENT_REGEX = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
     r"(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
@@ -364,39 +380,27 @@ def moment_body(text: Sql, zone: Sql) -> Sql:
     return case((rest > 0, func.substr(text, 17, rest)), else_="")
 
 
-def valid_day(dialect: Dialect, text: Sql) -> Sql:
-    """Year 1 or later, month 1-12, a day the month has (the text's first ten characters
-    are known to be digits and dashes)."""
-    year, month = as_integer(func.substr(text, 1, 4)), as_integer(func.substr(text, 6, 2))
-    day = as_integer(func.substr(text, 9, 2))
-    return and_(
-        year >= 1,
-        month.between(1, 12),
-        day >= 1,
-        day <= dialect.days_in_month(year, month),
-    )
+def day_ok(dialect: Dialect, text: Sql) -> Sql:
+    """The text is a date as `as_date` reads one: YYYY-MM-DD, a day the month has."""
+    return and_(dialect.day_shape(text), _real_day(dialect, text))
 
 
-def valid_time(text: Sql, zone: Sql, body: Sql) -> Sql:
-    """Hours, minutes, seconds and the zone's hours and minutes in range (the moment's
-    shape is known)."""
+def moment_ok(dialect: Dialect, text: Sql, zone: Sql, body: Sql) -> Sql:
+    """The text is a moment as `as_date` reads one, hours, minutes, seconds and zone in
+    range (compared as text: the shape has made them two digits each)."""
     end = func.length(text)
-    zone_ok = case(
-        (
-            zone == 6,
-            and_(
-                as_integer(func.substr(text, end - 4, 2)) <= 23,
-                as_integer(func.substr(text, end - 1, 2)) <= 59,
-            ),
-        ),
-        else_=true(),
-    )
-    second_ok = case(
-        (func.length(body) >= 3, as_integer(func.substr(body, 2, 2)) <= 59), else_=true()
-    )
     return and_(
-        as_integer(func.substr(text, 12, 2)) <= 23,
-        as_integer(func.substr(text, 15, 2)) <= 59,
-        second_ok,
-        zone_ok,
+        dialect.moment_shape(text, zone, body),
+        _real_day(dialect, func.substr(text, 1, 10)),
+        func.substr(text, 12, 2) <= "23",
+        func.substr(text, 15, 2) <= "59",
+        or_(func.length(body) < 3, func.substr(body, 2, 2) <= "59"),
+        or_(
+            zone != 6,
+            and_(func.substr(text, end - 4, 2) <= "23", func.substr(text, end - 1, 2) <= "59"),
+        ),
     )
+
+
+def _real_day(dialect: Dialect, day: Sql) -> Sql:
+    return and_(func.substr(day, 1, 4) != "0000", dialect.real_date(day))

@@ -26,6 +26,8 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 Sql = ColumnElement[Any]
 Columns = ReadOnlyColumnCollection[str, Any]
+# A step: the new columns, computed from the columns of the step before.
+Step = Callable[[Columns], dict[str, Sql]]
 
 
 class Let:
@@ -43,7 +45,7 @@ class Let:
     def c(self) -> Columns:
         return self.rows.c
 
-    def then(self, make: Callable[[Columns], dict[str, Sql]]) -> Let:
+    def then(self, make: Step) -> Let:
         """A step more: the columns `make` computes from these, and these carried on."""
         made = make(self.rows.c)
         query = select(*self.rows.c, *(e.label(name) for name, e in made.items()))

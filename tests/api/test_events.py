@@ -83,7 +83,7 @@ async def test_the_same_idempotency_key_twice_has_one_effect_and_answers_the_fir
     trigger = {"type": "donation", "fund": "general"}
     await active_journey(api, thank_you(trigger, trigger, reentry="always"))
     (person,) = await donors(api, 1)
-    body = {"relation": {"id": person}, "payload": {"fund": "general", "amount": 5}}
+    body: dict[str, Any] = {"relation": {"id": person}, "payload": {"fund": "general", "amount": 5}}
     first = await post_event(api, "donation", idempotency_key="order-77", **body)
     again = await post_event(api, "donation", 200, idempotency_key="order-77", **body)
     assert again["event"] == first["event"] and again["repeated"] is True

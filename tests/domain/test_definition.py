@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from domain.conditions import FieldCondition, NotCondition
-from domain.definition import ManualTrigger, parse_definition
+from domain.definition import parse_definition
 from domain.schema import WEEKDAYS
 from domain.steps import (
     ExitStep,
@@ -22,6 +22,7 @@ from domain.steps import (
     WaitUntilStep,
     WaitWindowStep,
 )
+from domain.triggers import ManualTrigger
 
 
 def design_sample() -> dict[str, Any]:
