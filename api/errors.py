@@ -6,6 +6,7 @@ handles schema errors and reference errors alike, and every entry names its fiel
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -138,9 +139,19 @@ def _explain(entry: dict[str, Any], body: Any) -> list[dict[str, Any]]:
         "loc": loc,
         "msg": _name_step(loc, msg, body),
     }
-    if "input" in entry:
+    if "input" in entry and _json_safe(jsonable_encoder(entry["input"])):
+        # Echoed only when JSON can carry it: a NaN sent by a lenient client would
+        # otherwise turn this 422 into a 500.
         explained["input"] = entry["input"]
     return [explained]
+
+
+def _json_safe(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _name_step(loc: list[Any], msg: str, body: Any) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -77,6 +78,36 @@ def _nul_in(value: Any, path: list[str]) -> list[str] | None:
             if found is not None:
                 return found
     return None
+
+
+def _not_finite_in(value: Any, path: list[str]) -> list[str] | None:
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _not_finite_in(item, [*path, str(key)])
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _not_finite_in(item, [*path, str(index)])
+            if found is not None:
+                return found
+    return None
+
+
+def finite_json(value: Any) -> Any:
+    """Free-form JSON (custom fields, an event's payload) without NaN or Infinity: JSON
+    has no such numbers, SQLite would store invalid JSON that breaks every segment query
+    over it, and PostgreSQL refuses the write."""
+    where = _not_finite_in(value, [])
+    if where is not None:
+        raise PydanticCustomError(
+            "not_finite",
+            "'{field}' is NaN or infinite, which JSON cannot hold",
+            {"field": ".".join(where) or "value"},
+        )
+    return value
 
 
 class Output(BaseModel):

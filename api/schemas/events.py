@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from api.schemas.common import Id, Input, Output
+from api.schemas.common import Id, Input, Output, finite_json
 from api.schemas.relations import Email, ExternalId, RelationBase
 from domain.triggers import EVENT_TYPE
 
@@ -78,6 +78,7 @@ class EventCreate(Input):
     @field_validator("payload")
     @classmethod
     def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        finite_json(value)
         size = len(json.dumps(value, default=str).encode())
         if size > MAX_PAYLOAD_BYTES:
             raise PydanticCustomError(

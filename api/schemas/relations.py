@@ -8,7 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from api.schemas.common import Input, Output, TimeZoneName
+from api.schemas.common import Input, Output, TimeZoneName, finite_json
 from domain.conditions import STANDARD_FIELDS
 
 # Bounds on custom fields (documented in the README): a relation is a CRM record, not
@@ -34,6 +34,7 @@ def _email(value: str) -> str:
 
 
 def _custom_bounded(value: dict[str, Any]) -> dict[str, Any]:
+    finite_json(value)
     if len(value) > MAX_CUSTOM_FIELDS:
         raise PydanticCustomError(
             "custom_field", "at most {limit} custom fields", {"limit": MAX_CUSTOM_FIELDS}

@@ -20,7 +20,7 @@ from activities.contracts import (
 from store import events
 from store.models import utcnow
 from tests.api.events_support import all_dispatched, mail_to, post_event, settled_trips, trips_of
-from tests.api.support import active_journey, ok, relation, template
+from tests.api.support import active_journey, ok, relation, sqlite_only, template
 from tests.support.smtp import SmtpSink
 
 
@@ -246,3 +246,23 @@ async def test_registration_forms_and_event_payload_conditions_admit_only_their_
     assert admitted[people[3]] == []
     taken = await ok(api.patch(f"/relations/{people[1]}", json={"external_id": "shop-7"}), 409)
     assert "shop-7" in taken["detail"]
+
+
+@sqlite_only
+async def test_nan_in_a_payload_or_custom_field_is_refused_naming_it(
+    api: httpx.AsyncClient,
+) -> None:
+    await relation(api)
+    # Python's json writes NaN, as some clients do; it is not JSON.
+    body = '{"type": "x", "relation": {"id": 1}, "payload": {"cart": {"total": NaN}}}'
+    refused = await ok(
+        api.post("/events", content=body, headers={"content-type": "application/json"}), 422
+    )
+    assert refused["detail"][0]["loc"] == ["body", "payload"]
+    assert "'cart.total' is NaN" in refused["detail"][0]["msg"]
+    patch = '{"custom": {"score": Infinity}}'
+    refused = await ok(
+        api.patch("/relations/1", content=patch, headers={"content-type": "application/json"}),
+        422,
+    )
+    assert "'score' is NaN or infinite" in refused["detail"][0]["msg"]
