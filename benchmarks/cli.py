@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
@@ -44,3 +45,13 @@ def at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def cancel_on_signals() -> None:
+    """Ctrl-C and SIGTERM cancel the running task, so its finally blocks stop the
+    servers and processes it started (SIGINT explicitly too: a shell that starts a
+    benchmark in the background ignores it)."""
+    task = asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, task.cancel)

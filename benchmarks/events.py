@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import admission_rate, event_latency, segment_cost
-from benchmarks.cli import at_least, log, run_and_exit
+from benchmarks.cli import at_least, cancel_on_signals, log, run_and_exit
 from benchmarks.embedded import embedded, load_average
 from benchmarks.events_report import EventsRun, load, write_results
 from benchmarks.report import RESULTS, machine_info
@@ -59,13 +58,7 @@ async def _phase(run: EventsRun, name: str, args: argparse.Namespace) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> str:
-    task = asyncio.current_task()
-    assert task is not None
-    # Ctrl-C and SIGTERM pass through the finally blocks that stop the API, the worker,
-    # the sink and the dev server (SIGINT explicitly too: a shell that starts us in the
-    # background ignores it).
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
+    cancel_on_signals()
     began = time.monotonic()
     machine = machine_info()
     argv = " ".join(["python -m benchmarks.events", *sys.argv[1:]])

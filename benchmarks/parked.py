@@ -45,7 +45,7 @@ from temporalio.client import Client
 
 from activities.admission import admit
 from benchmarks import cpu, workloads
-from benchmarks.cli import at_least, log, run_and_exit
+from benchmarks.cli import at_least, cancel_on_signals, log, run_and_exit
 from benchmarks.devserver import TUNED_PRAGMAS, DevServer, dev_server
 from benchmarks.report import NOISY_OTHERS_CPU, RESULTS, machine_info
 from benchmarks.sink import TimingSink
@@ -516,13 +516,7 @@ def bench_settings(workdir: Path, database_url: str, cached: int | None) -> Sett
 
 
 async def main_async(args: argparse.Namespace) -> Result:
-    task = asyncio.current_task()
-    assert task is not None
-    # Ctrl-C and SIGTERM pass through the finally blocks that stop the worker, the sink and
-    # the server and remove the temporary directory (SIGINT explicitly too: a shell that
-    # starts us in the background ignores it).
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
+    cancel_on_signals()
     began = time.monotonic()
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="reisplan-bench-parked-") as tmp:

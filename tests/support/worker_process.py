@@ -9,6 +9,20 @@ import sys
 from pathlib import Path
 
 
+def worker_env(
+    database_url: str, temporal_address: str, task_queue: str, smtp_port: int, **extra: str
+) -> dict[str, str]:
+    """The environment of a `reisplan worker` for one test's store, server and sink."""
+    return {
+        **os.environ,
+        "REISPLAN_DATABASE_URL": database_url,
+        "REISPLAN_TEMPORAL_ADDRESS": temporal_address,
+        "REISPLAN_TASK_QUEUE": task_queue,
+        "REISPLAN_SMTP_PORT": str(smtp_port),
+        **extra,
+    }
+
+
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "worker"],

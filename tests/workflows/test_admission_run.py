@@ -4,7 +4,6 @@ its worker: the next worker resumes it, nobody is admitted twice, nobody left ou
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ from store import journeys
 from store.db import session_scope
 from store.models import AdmissionRun, Relation, Segment, SegmentMember, Trip
 from tests.support.smtp import SmtpSink
-from tests.support.worker_process import kill, start_worker, stop
+from tests.support.worker_process import kill, start_worker, stop, worker_env
 from tests.workflows.support import add_journey
 
 MEMBERS = 400
@@ -56,13 +55,12 @@ async def test_a_killed_worker_mid_run_admits_nobody_twice_and_nobody_is_left_ou
     tmp_path: Path,
 ) -> None:
     task_queue = f"run-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "REISPLAN_DATABASE_URL": sqlite_url,
-        "REISPLAN_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "REISPLAN_TASK_QUEUE": task_queue,
-        "REISPLAN_SMTP_PORT": str(smtp_sink.port),
-    }
+    env = worker_env(
+        sqlite_url,
+        dev_env.client.service_client.config.target_host,
+        task_queue,
+        smtp_sink.port,
+    )
     _members(engine, MEMBERS)
     # Trips park on a timer: what is measured is admission, not mail.
     journey_id, _ = add_journey(

@@ -4,7 +4,6 @@ and no relation gets a mail twice."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections import Counter
@@ -18,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from store.db import session_scope
 from store.models import Send, Trip
 from tests.support.smtp import SmtpSink
-from tests.support.worker_process import kill, start_worker, stop
+from tests.support.worker_process import kill, start_worker, stop, worker_env
 from tests.workflows.support import add_journey, add_relation, add_template, start_trip
 
 TRIPS = 40
@@ -41,14 +40,13 @@ async def test_killed_worker_loses_no_trip_and_sends_no_mail_twice(
     tmp_path: Path,
 ) -> None:
     task_queue = f"crash-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "REISPLAN_DATABASE_URL": sqlite_url,
-        "REISPLAN_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "REISPLAN_TASK_QUEUE": task_queue,
-        "REISPLAN_SMTP_PORT": str(smtp_sink.port),
-        "REISPLAN_MAIL_DOMAIN": "crash.reisplan.example",
-    }
+    env = worker_env(
+        sqlite_url,
+        dev_env.client.service_client.config.target_host,
+        task_queue,
+        smtp_sink.port,
+        REISPLAN_MAIL_DOMAIN="crash.reisplan.example",
+    )
     add_template(engine, "hello", "Hello", "<p>hello</p>")
     add_template(engine, "again", "Again", "<p>again</p>")
     journey = add_journey(
