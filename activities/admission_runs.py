@@ -254,8 +254,9 @@ class AdmissionRunActivities:
                 finally:
                     activity.heartbeat()
                 # A trip this key admitted before the run began (another day's run of
-                # the same year) is no admission of this run.
-                return trip.started_at >= run.started_at
+                # the same year), or another run of the same activation admitted, is no
+                # admission of this run.
+                return trip.started_at >= run.started_at and trip.trigger == run.trigger
 
         outcomes = await asyncio.gather(*(one(i) for i in ids))
         admitted = sum(outcomes)
@@ -326,7 +327,11 @@ def trips_of_run(session: Session, run: AdmissionRun) -> int:
     return session.exec(
         select(func.count())
         .select_from(Trip)
-        .where(col(Trip.journey_id) == run.journey_id, col(Trip.admission_key) == run.admission_key)
+        .where(
+            col(Trip.journey_id) == run.journey_id,
+            col(Trip.admission_key) == run.admission_key,
+            col(Trip.trigger) == run.trigger,
+        )
     ).one()
 
 

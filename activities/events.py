@@ -18,8 +18,8 @@ from store.models import Event, JourneyVersion, Trip
 
 # Matching events returned at most: a wait takes one, a goal one; more is only noise.
 _FOUND = 50
-# Events read at most per look-back, newest first beyond that: a relation with more
-# events of the listened types since its trip began has what the trip waits for.
+# Events read at most per look-back (the oldest since the trip began): a relation with
+# more events of the types its trip listens for has long had what the trip waits for.
 _READ = 1000
 
 

@@ -17,8 +17,10 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.admission_runs import running_runs, start_run
+from activities.admission_runs import workflow_id as run_workflow_id
 from activities.contracts import (
     RESEND_EMAIL_WORKFLOW,
     SYNC_CLOSED_TRIPS,
@@ -126,6 +128,15 @@ class TripSyncActivities:
         before = datetime.now(UTC) - REDISPATCH_AFTER
         resumed = 0
         for run_id in await asyncio.to_thread(self._running_runs, before):
+            try:
+                await self._client.get_workflow_handle(run_workflow_id(run_id)).describe()
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+            else:
+                # Its workflow exists: going, or ended by an operator (terminated in the
+                # Web UI), which is theirs to decide, not ours to undo.
+                continue
             with contextlib.suppress(WorkflowAlreadyStartedError):
                 await start_run(self._client, self._task_queue, run_id)
                 resumed += 1

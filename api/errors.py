@@ -139,7 +139,7 @@ def _explain(entry: dict[str, Any], body: Any) -> list[dict[str, Any]]:
         "loc": loc,
         "msg": _name_step(loc, msg, body),
     }
-    if "input" in entry and _json_safe(jsonable_encoder(entry["input"])):
+    if "input" in entry and _json_safe(entry["input"]):
         # Echoed only when JSON can carry it: a NaN sent by a lenient client would
         # otherwise turn this 422 into a 500.
         explained["input"] = entry["input"]
@@ -147,8 +147,10 @@ def _explain(entry: dict[str, Any], body: Any) -> list[dict[str, Any]]:
 
 
 def _json_safe(value: Any) -> bool:
+    """Whether the response can carry `value`: no NaN, no lone surrogate, no bytes that
+    are not UTF-8 (Unicode errors are ValueErrors too)."""
     try:
-        json.dumps(value, allow_nan=False)
+        json.dumps(jsonable_encoder(value), allow_nan=False, ensure_ascii=False).encode()
     except (TypeError, ValueError):
         return False
     return True

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from store.errors import Invalid, NotFound, Problem
-from store.membership import reevaluate
+from store.membership import lock_relation, reevaluate
 from store.models import Event, Relation, SegmentChange
 
 
@@ -79,6 +79,9 @@ def ingest(
     for _attempt in range(3):
         try:
             relation_id, created = _relation(session, new.relation, loc)
+            # Before the event takes its id: one relation's events then commit in id
+            # order, which the look-backs of its trips (`id > horizon`) rely on.
+            lock_relation(session, relation_id)
             event = Event(
                 relation_id=relation_id,
                 type=new.type,

@@ -53,18 +53,23 @@ def _conditions(session: Session) -> dict[int, tuple[str, Condition]]:
     return {sid: (key, _parsed[(sid, at)]) for sid, key, at in rows if sid is not None}
 
 
+def lock_relation(session: Session, relation_id: int) -> bool:
+    """Lock the relation's row for a change (FOR NO KEY UPDATE on PostgreSQL): two
+    changes of one relation wait for each other, but not for the key-share locks that
+    inserting its events or memberships takes (FOR UPDATE would deadlock two event
+    ingests of one relation). False when the relation is gone."""
+    locked = session.exec(
+        select(Relation.id).where(col(Relation.id) == relation_id).with_for_update(key_share=True)
+    ).first()
+    return locked is not None
+
+
 def reevaluate(
     session: Session, relation_id: int, *, cause: str, now: datetime
 ) -> SegmentChange | None:
     """Bring the relation's stored memberships up to date; the change (segments entered
     and left) is added to the session and returned, or None when nothing changed."""
-    # FOR NO KEY UPDATE: two re-evaluations of one relation wait for each other, but
-    # not for the key-share locks that inserting its events or memberships takes (FOR
-    # UPDATE would deadlock two event ingests of one relation).
-    locked = session.exec(
-        select(Relation.id).where(col(Relation.id) == relation_id).with_for_update(key_share=True)
-    ).first()
-    if locked is None:
+    if not lock_relation(session, relation_id):
         return None
     segments = _conditions(session)
     if not segments:

@@ -52,7 +52,8 @@ class Event(SQLModel, table=True):
     """Something a relation did, with its payload. Stored before the API answers 2xx;
     the Dispatch workflow started for it admits and signals (see activities/dispatch.py)."""
 
-    __table_args__ = _NEVER_REUSE_IDS
+    # A relation's events in id order: the look-backs of its trips and their horizon.
+    __table_args__ = (Index("ix_event_relation_order", "relation_id", "id"), _NEVER_REUSE_IDS)
     id: int | None = Field(default=None, primary_key=True)
     relation_id: int = Field(foreign_key="relation.id", index=True, ondelete="CASCADE")
     type: str = Field(max_length=100, index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from temporalio.service import RPCError
 
 from activities.admission_runs import entry_runs, start_run
 from api.deps import EngineDep, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
@@ -31,6 +33,7 @@ from store.keys import Scope
 from store.models import Segment, utcnow
 
 router = APIRouter(prefix="/segments", tags=["segments"])
+_log = logging.getLogger("reisplan.api")
 
 
 def _public(session: Session, segment: Segment) -> SegmentPublic:
@@ -126,7 +129,11 @@ async def edit_segment(
     now = utcnow()
     edited, entered, left, runs = await run_in_threadpool(_edit, engine, key, body, confirm, now)
     for run_id in runs:
-        await start_run(temporal, task_queue, run_id)
+        try:
+            await start_run(temporal, task_queue, run_id)
+        except RPCError as error:
+            # The edit and its runs are saved: the trip-sync schedule starts the run.
+            _log.warning("admission run %s: start deferred: %s", run_id, error.message)
     return SegmentEdited(segment=edited, entered=entered, left=left, admission_runs=runs)
 
 
@@ -136,16 +143,17 @@ def _edit(
     """Apply the edit and write the runs that admit its entrants in one transaction; if
     starting a run's workflow fails after it, the trip-sync schedule starts it."""
     with Session(engine, expire_on_commit=False) as session:
-        segment = segments.lock(session, key, now)
         using, admitting = segments.active_journeys_using(session, key)
         if using and not confirm:
-            change = segments.difference(session, segment, body.condition, now)
-            session.rollback()
+            # Counted without the lock: an edit that is not applied must not hold up
+            # every relation change meanwhile.
+            change = segments.difference(session, segments.get(session, key), body.condition, now)
             raise Conflict(
                 f"segment '{key}' is used by active journeys {using}: this edit would let "
                 f"{len(change.entering)} relations enter (admitted by journeys {admitting}) "
                 f"and {len(change.leaving)} leave; repeat with confirm=true to apply it"
             )
+        segment = segments.lock(session, key, now)
         change = segments.edit(session, segment, name=body.name, condition=body.condition, now=now)
         runs = entry_runs(session, segment, now) if change.entering else []
         session.commit()

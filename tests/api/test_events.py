@@ -266,3 +266,12 @@ async def test_nan_in_a_payload_or_custom_field_is_refused_naming_it(
         422,
     )
     assert "'score' is NaN or infinite" in refused["detail"][0]["msg"]
+
+
+@sqlite_only
+async def test_a_lone_surrogate_in_a_bad_field_is_a_422_not_a_500(api: httpx.AsyncClient) -> None:
+    body = '{"type": "x", "relation": {"id": 1}, "occurred_at": "\\ud800"}'
+    refused = await ok(
+        api.post("/events", content=body, headers={"content-type": "application/json"}), 422
+    )
+    assert refused["detail"][0]["loc"] == ["body", "occurred_at"]

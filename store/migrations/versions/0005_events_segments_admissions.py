@@ -83,6 +83,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_event_relation_id"), "event", ["relation_id"], unique=False)
     op.create_index(op.f("ix_event_type"), "event", ["type"], unique=False)
+    op.create_index("ix_event_relation_order", "event", ["relation_id", "id"], unique=False)
 
     op.create_table(
         "segment_change",
@@ -160,6 +161,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_segment_change_relation_id"), table_name="segment_change")
 
     op.drop_table("segment_change")
+    op.drop_index("ix_event_relation_order", table_name="event")
     op.drop_index(op.f("ix_event_type"), table_name="event")
     op.drop_index(op.f("ix_event_relation_id"), table_name="event")
 
