@@ -32,20 +32,18 @@ from activities.contracts import (
     AdmitPageInput,
     AdmitPageResult,
 )
-from domain.definition import JourneyDefinition, parse_frozen
+from domain.definition import parse_frozen
 from domain.statuses import JourneyStatus
 from domain.triggers import SegmentEntryTrigger
-from store import recurring
+from store import journeys, recurring
 from store.db import session_scope
 from store.errors import NotFound
 from store.models import (
     AdmissionRun,
     Journey,
-    JourneyVersion,
     Relation,
     Segment,
     SegmentMember,
-    Trip,
     utcnow,
 )
 
@@ -149,12 +147,7 @@ def members_run(session: Session, journey: Journey) -> list[AdmissionRun]:
     """Runs that admit the current members of each segment_entry trigger's segment, for
     an activation that asked for "current members too"."""
     assert journey.id is not None and journey.active_version is not None
-    frozen = session.exec(
-        select(JourneyVersion).where(
-            col(JourneyVersion.journey_id) == journey.id,
-            col(JourneyVersion.version) == journey.active_version,
-        )
-    ).one()
+    frozen = journeys.version(session, journey.id, journey.active_version)
     definition = parse_frozen(frozen.definition)
     # One admission key for the whole activation: a relation in the segments of two
     # segment_entry triggers is admitted once, as with any other cause.
@@ -184,7 +177,9 @@ def entry_runs(session: Session, segment: Segment, entered_at: datetime) -> list
     after its commit (start_run)."""
     stamp = entered_at.isoformat()
     found = []
-    for journey, version, definition in _active_definitions(session):
+    for frozen in journeys.active_versions(session):
+        journey, version = frozen.journey_id, frozen.version
+        definition = parse_frozen(frozen.definition)
         for index, trigger in enumerate(definition.triggers):
             if isinstance(trigger, SegmentEntryTrigger) and trigger.segment == segment.key:
                 key = f"edit:{segment.id}:{stamp}"
@@ -203,18 +198,6 @@ def entry_runs(session: Session, segment: Segment, entered_at: datetime) -> list
                 found.append(run.id)
                 break  # one run per journey, as one event makes one trip
     return found
-
-
-def _active_definitions(session: Session) -> list[tuple[int, int, JourneyDefinition]]:
-    rows = session.exec(
-        select(JourneyVersion.journey_id, JourneyVersion.version, JourneyVersion.definition)
-        .join(Journey, col(Journey.id) == col(JourneyVersion.journey_id))
-        .where(
-            col(Journey.status) == JourneyStatus.active,
-            col(Journey.active_version) == col(JourneyVersion.version),
-        )
-    ).all()
-    return [(j, v, parse_frozen(d)) for j, v, d in rows]
 
 
 class AdmissionRunActivities:
@@ -321,18 +304,6 @@ def runs_of(session: Session, journey_id: int) -> list[AdmissionRun]:
             .order_by(col(AdmissionRun.id).desc())
         ).all()
     )
-
-
-def trips_of_run(session: Session, run: AdmissionRun) -> int:
-    return session.exec(
-        select(func.count())
-        .select_from(Trip)
-        .where(
-            col(Trip.journey_id) == run.journey_id,
-            col(Trip.admission_key) == run.admission_key,
-            col(Trip.trigger) == run.trigger,
-        )
-    ).one()
 
 
 def running_runs(session: Session, before: datetime) -> list[int]:

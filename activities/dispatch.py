@@ -40,11 +40,12 @@ from activities.contracts import (
     EventSignal,
 )
 from domain.definition import JourneyDefinition, parse_frozen
-from domain.statuses import JourneyStatus, TripStatus
+from domain.statuses import TripStatus
 from domain.steps import WaitForEventStep
+from store import journeys
 from store.db import session_scope
 from store.errors import NotFound
-from store.models import Event, Journey, JourneyVersion, SegmentChange, Trip, utcnow
+from store.models import Event, SegmentChange, Trip, utcnow
 
 
 def dispatch_id(*, event_id: int | None = None, change_id: int | None = None) -> str:
@@ -168,25 +169,14 @@ class DispatchActivities:
         key = (journey_id, version)
         found = self._definitions.get(key)
         if found is None:
-            frozen = session.exec(
-                select(JourneyVersion.definition).where(
-                    col(JourneyVersion.journey_id) == journey_id,
-                    col(JourneyVersion.version) == version,
-                )
-            ).one()
-            found = self._definitions[key] = parse_frozen(frozen)
+            frozen = journeys.version(session, journey_id, version)
+            found = self._definitions[key] = parse_frozen(frozen.definition)
         return found
 
     def _active(self, session: Session) -> list[tuple[int, JourneyDefinition]]:
-        rows = session.exec(
-            select(Journey.id, Journey.active_version).where(
-                col(Journey.status) == JourneyStatus.active
-            )
-        ).all()
         return [
-            (journey_id, self._definition(session, journey_id, version))
-            for journey_id, version in rows
-            if journey_id is not None and version is not None
+            (frozen.journey_id, self._definition(session, frozen.journey_id, frozen.version))
+            for frozen in journeys.active_versions(session)
         ]
 
     @staticmethod

@@ -13,8 +13,9 @@ from activities.contracts import FIND_EVENTS, FindEventsInput, FindEventsResult
 from activities.passages import write_passages
 from domain.definition import parse_frozen
 from domain.steps import WaitForEventStep
+from store import journeys
 from store.db import session_scope
-from store.models import Event, JourneyVersion, Trip
+from store.models import Event, Trip
 
 # Matching events returned at most: a wait takes one, a goal one; more is only noise.
 _FOUND = 50
@@ -34,14 +35,8 @@ class EventActivities:
             trip = session.get(Trip, data.trip_id)
             if trip is None:
                 return FindEventsResult()
-            definition = parse_frozen(
-                session.exec(
-                    select(JourneyVersion.definition).where(
-                        col(JourneyVersion.journey_id) == trip.journey_id,
-                        col(JourneyVersion.version) == trip.journey_version,
-                    )
-                ).one()
-            )
+            frozen = journeys.version(session, trip.journey_id, trip.journey_version)
+            definition = parse_frozen(frozen.definition)
             step = definition.step(data.step_id) if data.step_id is not None else None
             assert step is None or isinstance(step, WaitForEventStep)
             types = set(definition.listens_for())

@@ -508,10 +508,6 @@ def event_types_mentioned(condition: Condition) -> set[str]:
     return {n.event for n in walk(condition) if isinstance(n, EventCondition)}
 
 
-def fields_mentioned(condition: Condition) -> set[str]:
-    return {n.field for n in walk(condition) if isinstance(n, FieldCondition)}
-
-
 def describe_condition(condition: Condition) -> str:
     """The condition as an operator reads it in the Web UI: `member_since is_set`."""
     if isinstance(condition, AllCondition):

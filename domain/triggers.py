@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -58,9 +58,6 @@ class EventMatch(Model):
 
 
 class TriggerBase(Model):
-    # Whether a trip admitted by this trigger carries an admitting event.
-    BY_EVENT: ClassVar[bool] = False
-
     type: str
 
     def admits(self, event_type: str, payload: dict[str, Any]) -> bool:
@@ -90,7 +87,6 @@ class ManualTrigger(TriggerBase):
 class RegistrationTrigger(TriggerBase):
     """A `registration` event, from this form (or any form when none is named)."""
 
-    BY_EVENT: ClassVar[bool] = True
     type: Literal["registration"]
     form: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -121,7 +117,6 @@ class DonationTrigger(TriggerBase):
     """A `donation` event: to this fund and campaign (any when not named), with an
     amount within the bounds. Both bounds are inclusive: `min_amount: 10` admits 10.00."""
 
-    BY_EVENT: ClassVar[bool] = True
     type: Literal["donation"]
     fund: str | None = Field(default=None, min_length=1, max_length=200)
     campaign: str | None = Field(default=None, min_length=1, max_length=200)
@@ -172,7 +167,6 @@ class EventTrigger(TriggerBase, EventMatch):
     """Any event of this type (`purchase`, `download`, `cart_abandoned`, ...), optionally
     only when its payload matches `where` (the condition language, on payload keys)."""
 
-    BY_EVENT: ClassVar[bool] = True
     type: Literal["event"]
 
     def admits(self, event_type: str, payload: dict[str, Any]) -> bool:

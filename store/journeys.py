@@ -107,6 +107,16 @@ def version(session: Session, journey_id: int, number: int) -> JourneyVersion:
     return found
 
 
+def active_versions(session: Session) -> list[JourneyVersion]:
+    """The version each active journey admits to now (what triggers are matched against)."""
+    query = select(JourneyVersion).join(Journey, col(Journey.id) == col(JourneyVersion.journey_id))
+    query = query.where(
+        col(Journey.status) == JourneyStatus.active,
+        col(Journey.active_version) == col(JourneyVersion.version),
+    )
+    return list(session.exec(query).all())
+
+
 def latest_version(session: Session, journey_id: int) -> JourneyVersion | None:
     query = (
         select(JourneyVersion)
@@ -287,20 +297,6 @@ def journeys_using_template(session: Session, key: str) -> list[int]:
     return sorted(
         {jid for jid, d in _definitions_in_use(session) if key in d.references().templates}
     )
-
-
-def journeys_using_segment(session: Session, key: str) -> list[int]:
-    """Active journeys whose triggers name segment `key`."""
-    return sorted(
-        jid
-        for jid, d in _definitions_in_use(session)
-        if key in d.references().segments and _is_active(session, jid)
-    )
-
-
-def _is_active(session: Session, journey_id: int) -> bool:
-    journey = session.get(Journey, journey_id)
-    return journey is not None and journey.status == JourneyStatus.active
 
 
 def journeys_using_group(session: Session, key: str) -> list[int]:

@@ -20,11 +20,11 @@ from sqlmodel import Session, col, delete, select
 
 from domain.conditions import Condition
 from domain.definition import parse_frozen
-from domain.statuses import JourneyStatus
 from domain.triggers import SegmentEntryTrigger
+from store import journeys
 from store.condition_sql import compile_condition
 from store.errors import Conflict, NotFound
-from store.models import Journey, JourneyVersion, Relation, Segment, SegmentMember
+from store.models import Relation, Segment, SegmentMember
 
 
 def stored(condition: Condition) -> dict[str, Any]:
@@ -156,18 +156,10 @@ def edit(
 def active_journeys_using(session: Session, key: str) -> tuple[list[int], list[int]]:
     """(active journeys whose triggers name the segment, those of them that admit its
     entrants with a segment_entry trigger)."""
-    rows = session.exec(
-        select(Journey.id, JourneyVersion.definition)
-        .join(JourneyVersion, col(JourneyVersion.journey_id) == col(Journey.id))
-        .where(
-            col(Journey.status) == JourneyStatus.active,
-            col(Journey.active_version) == col(JourneyVersion.version),
-        )
-    ).all()
     using, admitting = [], []
-    for journey_id, raw in rows:
-        definition = parse_frozen(raw)
-        if journey_id is None or key not in definition.references().segments:
+    for frozen in journeys.active_versions(session):
+        journey_id, definition = frozen.journey_id, parse_frozen(frozen.definition)
+        if key not in definition.references().segments:
             continue
         using.append(journey_id)
         if any(
