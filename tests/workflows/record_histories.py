@@ -28,7 +28,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.admission_runs import members_run, start_run
 from activities.admission_runs import workflow_id as run_workflow_id
-from activities.contracts import RESEND_EMAIL_WORKFLOW, ResendEmailInput, resend_workflow_id
+from activities.contracts import (
+    RECURRING_DATE_WORKFLOW,
+    RESEND_EMAIL_WORKFLOW,
+    RecurringDateInput,
+    ResendEmailInput,
+    resend_workflow_id,
+)
 from activities.dispatch import dispatch_id
 from store import journeys, ledger
 from store.db import make_engine, session_scope
@@ -284,6 +290,32 @@ async def _closed(handle: WorkflowHandle[Any, Any]) -> None:
     raise AssertionError(f"{handle.id} did not end")
 
 
+async def recurring_date(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """A RecurringDate run (as its schedule starts it) admitting today's birthday."""
+    add_template(engine, "card", "Happy birthday", "<p>hurray</p>")
+    journey_id, _ = add_journey(
+        engine,
+        {
+            "name": "Birthday",
+            "timezone": "UTC",
+            "triggers": [{"type": "recurring_date", "field": "birth_date"}],
+            "steps": [{"id": "card", "type": "send_email", "template": "card"}],
+        },
+    )
+    today = datetime.now(UTC).date()
+    add_relation(engine, email="born@example.org", birth_date=today.replace(year=1988))  # leap
+    handle = await env.client.start_workflow(
+        RECURRING_DATE_WORKFLOW,
+        RecurringDateInput(journey_id=journey_id, trigger_index=0),
+        id=f"recurring:{journey_id}:0-history",
+        task_queue=settings.task_queue,
+    )
+    await handle.result()
+    return [handle]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "every-step-type": every_step_type,
     "send-window-wait": send_window_wait,
@@ -293,6 +325,7 @@ SCENARIOS: dict[str, Scenario] = {
     "waited-for-events": waited_for_events,
     "goal-reached": goal_reached,
     "admission-run": admission_run,
+    "recurring-date": recurring_date,
 }
 
 

@@ -26,6 +26,7 @@ from worker.settings import Settings
 from worker.worker import WORKFLOW_RUNNER
 from workflows.admit_members import AdmitMembersWorkflow
 from workflows.dispatch import DispatchWorkflow
+from workflows.recurring import RecurringDateWorkflow
 from workflows.resend import ResendEmailWorkflow
 from workflows.trip import TripWorkflow
 
@@ -35,7 +36,13 @@ COMMITTED = sorted(HISTORIES.glob("*.json"))
 def _replayer() -> Replayer:
     # The worker's own runner: replay as production runs the code.
     return Replayer(
-        workflows=[TripWorkflow, ResendEmailWorkflow, DispatchWorkflow, AdmitMembersWorkflow],
+        workflows=[
+            TripWorkflow,
+            ResendEmailWorkflow,
+            DispatchWorkflow,
+            AdmitMembersWorkflow,
+            RecurringDateWorkflow,
+        ],
         data_converter=pydantic_data_converter,
         workflow_runner=WORKFLOW_RUNNER,
     )
@@ -53,6 +60,7 @@ def test_histories_are_committed() -> None:
         "waited-for-events",
         "goal-reached",
         "admission-run",
+        "recurring-date",
     } <= names
 
 
