@@ -26,12 +26,47 @@ class SendStatus(StrEnum):
     transmitting = "transmitting"  # committed right before SMTP DATA
     sent = "sent"
     bounced = "bounced"  # permanent SMTP refusal (5xx): recorded, the trip goes on
-    skipped = "skipped"  # no consent, no address, or relation erased
+    skipped = "skipped"  # a SkipReason: no consent, suppressed, capped, ...
     failed = "failed"  # could not be built or gave up after retries; the trip goes on
     # An attempt died mid-transaction: maybe delivered, so not resent by itself (an
     # operator may: POST /sends/{id}/resend, same Message-ID).
     uncertain = "uncertain"
     dismissed = "dismissed"  # an uncertain send an operator chose not to resend
+    # Held back by the contact-pressure policy (quiet hours, a frequency cap, the
+    # relation's own send window) until `not_before`; claimable again from then on.
+    deferred = "deferred"
+
+
+class SkipReason(StrEnum):
+    """Why a send was skipped (Send.reason); the statistics count each apart."""
+
+    no_address = "no_address"
+    invalid_address = "invalid_address"
+    no_consent = "no_consent"
+    suppressed = "suppressed"  # the address is on the suppression list
+    capped = "capped"  # a frequency cap, and the step says skip
+    left_journey = "left_journey"  # unsubscribed from this journey
+    relation_erased = "relation_erased"
+    trip_ended = "trip_ended"
+
+
+class FeedbackKind(StrEnum):
+    """What became of a sent mail afterwards (SendFeedback.kind)."""
+
+    open = "open"
+    click = "click"
+    soft_bounce = "soft_bounce"
+    hard_bounce = "hard_bounce"
+    complaint = "complaint"
+    unsubscribe = "unsubscribe"
+
+
+class SuppressionReason(StrEnum):
+    hard_bounce = "hard_bounce"
+    soft_bounces = "soft_bounces"  # the policy's number of soft bounces reached
+    complaint = "complaint"
+    unsubscribe = "unsubscribe"
+    manual = "manual"
 
 
 FINAL_SENDS = frozenset(

@@ -126,8 +126,43 @@ class Template(SQLModel, table=True):
     subject: str = Field(max_length=500)
     html: str
     text: str | None = None
+    # MJML source: when set, `html` is ignored and the MJML is compiled at each render.
+    mjml: str | None = None
+    # The latest TemplateVersion; every edit makes a new one.
+    version: int = 1
     created_at: datetime = _ts(nullable=False, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class TemplateVersion(SQLModel, table=True):
+    """A template as it was at one edit: what a journey version sends, and the links its
+    tracked mails may redirect to (nothing else: no open redirect)."""
+
+    __tablename__ = "template_version"
+    __table_args__ = (UniqueConstraint("template_key", "version"), _NEVER_REUSE_IDS)
+    id: int | None = Field(default=None, primary_key=True)
+    template_key: str = Field(max_length=100, index=True)
+    version: int
+    subject: str = Field(max_length=500)
+    html: str
+    text: str | None = None
+    mjml: str | None = None
+    # The http(s) links written literally in the source, in order; a click token
+    # carries an index into this list.
+    links: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class JourneyTemplate(SQLModel, table=True):
+    """Which template version a journey version sends: pinned at activation, moved only
+    when an operator publishes a newer version to that journey."""
+
+    __tablename__ = "journey_template"
+    journey_id: int = Field(foreign_key="journey.id", primary_key=True, ondelete="CASCADE")
+    journey_version: int = Field(primary_key=True)
+    template_key: str = Field(primary_key=True, max_length=100)
+    template_version: int
+    published_at: datetime = _ts(nullable=False, default=utcnow)
 
 
 class Journey(SQLModel, table=True):
@@ -250,7 +285,67 @@ class Send(SQLModel, table=True):
     status: str = Field(default=SendStatus.claimed, max_length=16, index=True)
     detail: str = Field(default="")
     attempts: int = 0
+    # The TemplateVersion sent (the links a click may redirect to).
+    template_version: int | None = None
+    # A SkipReason when skipped; the contact-pressure rule while deferred.
+    reason: str = Field(default="", max_length=32)
+    # Transactional mail bypasses frequency caps and quiet hours, never the suppression
+    # list, and does not count towards the caps.
+    transactional: bool = False
+    # Temporal's time of the attempt that went to SMTP: the frequency caps count these.
+    sent_at: datetime | None = _ts(nullable=True, index=True)
+    not_before: datetime | None = _ts(nullable=True)  # while deferred
     created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class SendFeedback(SQLModel, table=True):
+    """What became of a send afterwards: opens, clicks, bounces, complaints, unsubscribes.
+    Part of the send's record (no personal data: the send names the relation by id)."""
+
+    __tablename__ = "send_feedback"
+    __table_args__ = _NEVER_REUSE_IDS
+    id: int | None = Field(default=None, primary_key=True)
+    send_id: int = Field(foreign_key="send.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # domain.statuses.FeedbackKind
+    link: int | None = None  # a click: the index into TemplateVersion.links
+    # A likely machine open (a privacy proxy or scanner fetching everything).
+    machine: bool = False
+    detail: str = Field(default="", max_length=500)
+    # The same report read twice (a bounce mailbox that kept a message) counts once.
+    dedupe_key: str | None = Field(default=None, unique=True, max_length=300)
+    at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Suppression(SQLModel, table=True):
+    """Addresses never mailed again. Kept as a SHA-256 of the normalised address, so the
+    list survives the erasure of the relation (it must) without keeping the address."""
+
+    __table_args__ = _NEVER_REUSE_IDS
+    id: int | None = Field(default=None, primary_key=True)
+    address_hash: str = Field(max_length=64, unique=True, index=True)
+    reason: str = Field(max_length=16)  # domain.statuses.SuppressionReason
+    detail: str = Field(default="", max_length=500)
+    send_id: int | None = None  # the send that caused it, if any
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class JourneyExit(SQLModel, table=True):
+    """A relation unsubscribed from one journey: not admitted to it again, not mailed by
+    it (the seed's "unsubscribe from this journey")."""
+
+    __tablename__ = "journey_exit"
+    journey_id: int = Field(foreign_key="journey.id", primary_key=True, ondelete="CASCADE")
+    relation_id: int = Field(foreign_key="relation.id", primary_key=True, ondelete="CASCADE")
+    at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class WorkspaceSetting(SQLModel, table=True):
+    """Workspace-wide policies an operator edits through the API (the contact pressure)."""
+
+    __tablename__ = "workspace_setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +53,41 @@ class Settings(BaseSettings):
         default="reisplan.localhost", description="Right-hand side of generated Message-IDs"
     )
 
+    # Email a bulk sender can trust (README "Email").
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where relations reach the API: tracked links, the open pixel and "
+        "the unsubscribe page are made under it",
+    )
+    secret_key: str = Field(
+        default="",
+        description="Signs tracking and unsubscribe tokens; default: made once and kept "
+        "in data_dir/secret.key (every API and worker process must share it)",
+    )
+    list_id: str = Field(default="", description="List-Id header; default: journeys.<mail_domain>")
+    bounce_address: str = Field(
+        default="",
+        description="Return path; each send goes out as bounces+<send id>-<signature>@... "
+        "(VERP) so a bounce names its send. Default: bounces@<mail_domain>",
+    )
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_private_key: Path | None = Field(
+        default=None, description="PEM file of the DKIM key; signing is on when set"
+    )
+    bounce_mailbox: str = Field(
+        default="",
+        description="Where bounces and complaints arrive: pop3://user:pass@host:port or "
+        "imap://... (pop3s, imaps for TLS); read on a schedule. Empty: not read",
+    )
+    bounce_check_every: float = Field(default=300, gt=0, description="Seconds")
+    send_rate_per_worker: float = Field(
+        default=0, ge=0, description="Mails per second per worker process; 0: no limit"
+    )
+    send_rate_total: float = Field(
+        default=0, ge=0, description="Mails per second over all workers; 0: no limit"
+    )
+
     # What becomes of a send a crash left `uncertain` (maybe delivered): `keep` lists it
     # for an operator (GET /sends?status=uncertain, then resend or dismiss); `resend`
     # sends it again, same Message-ID, at the next trip-sync run (every 5 minutes).
@@ -69,7 +107,28 @@ class Settings(BaseSettings):
     def _default_database_in_data_dir(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'reisplan.db'}"
+        if not self.list_id:
+            self.list_id = f"journeys.{self.mail_domain}"
+        if not self.bounce_address:
+            self.bounce_address = f"bounces@{self.mail_domain}"
         return self
+
+    def signing_key(self) -> bytes:
+        """The secret for tokens: the setting, else a file made once under data_dir (so
+        the API and the workers of `reisplan dev` agree without configuration)."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Written whole, then linked into place: a process starting at the same
+            # moment either wins the link or reads the winner's complete key.
+            draft = path.with_name(f".secret.{os.getpid()}")
+            draft.write_text(secrets.token_urlsafe(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+            draft.unlink()
+        return path.read_text().strip().encode()
 
     # `reisplan dev` starts this many worker processes on the one task queue: one Python
     # process (one GIL) is what limits a trip rate on the embedded set-up.

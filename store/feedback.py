@@ -1,0 +1,154 @@
+"""What became of a sent mail afterwards, and the rules it triggers.
+
+Bounces, complaints and unsubscribes arrive from three places (the SMTP reply at send
+time, the bounce mailbox, the one-click unsubscribe) and follow the same rules here:
+- a hard bounce or a complaint suppresses the address;
+- soft bounces suppress once the contact-pressure policy's `soft_bounce_limit` is
+  reached (counted over the relation's sends);
+- an unsubscribe turns opt-in email off and suppresses the address.
+Each report is recorded once (`dedupe_key`), so a mailbox message read twice or a
+retried activity changes nothing more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from domain.statuses import FeedbackKind, SuppressionReason
+from store import suppressions
+from store.models import Relation, Send, SendFeedback, utcnow
+
+DEFAULT_SOFT_BOUNCE_LIMIT = 3
+
+
+def record(
+    session: Session,
+    send_id: int,
+    kind: FeedbackKind,
+    *,
+    link: int | None = None,
+    machine: bool = False,
+    detail: str = "",
+    dedupe_key: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Add one feedback row in the caller's transaction; False when `dedupe_key` was
+    recorded before (nothing is added)."""
+    if (
+        dedupe_key is not None
+        and session.exec(
+            select(SendFeedback.id).where(col(SendFeedback.dedupe_key) == dedupe_key)
+        ).first()
+    ):
+        return False
+    try:
+        with session.begin_nested():
+            session.add(
+                SendFeedback(
+                    send_id=send_id,
+                    kind=kind,
+                    link=link,
+                    machine=machine,
+                    detail=detail[:500],
+                    dedupe_key=dedupe_key,
+                    at=at or utcnow(),
+                )
+            )
+    except IntegrityError:  # the same report, recorded concurrently
+        return False
+    return True
+
+
+def _address(session: Session, send: Send) -> str | None:
+    relation = session.get(Relation, send.relation_id)
+    return relation.email if relation is not None and relation.email else None
+
+
+def bounce(
+    session: Session,
+    send: Send,
+    *,
+    hard: bool,
+    detail: str,
+    dedupe_key: str,
+    soft_limit: int = DEFAULT_SOFT_BOUNCE_LIMIT,
+    at: datetime | None = None,
+) -> bool:
+    """A bounce of `send`: recorded, and the address suppressed when the rules say so.
+    False when this report was recorded before."""
+    kind = FeedbackKind.hard_bounce if hard else FeedbackKind.soft_bounce
+    assert send.id is not None
+    if not record(session, send.id, kind, detail=detail, dedupe_key=dedupe_key, at=at):
+        return False
+    address = _address(session, send)
+    if address is None:
+        return True  # erased since: nothing left to suppress
+    if hard:
+        suppressions.suppress(
+            session, address, SuppressionReason.hard_bounce, detail, send_id=send.id
+        )
+    elif soft_bounces(session, send.relation_id) >= soft_limit:
+        suppressions.suppress(
+            session,
+            address,
+            SuppressionReason.soft_bounces,
+            f"{soft_limit} soft bounces; last: {detail}",
+            send_id=send.id,
+        )
+    return True
+
+
+def soft_bounces(session: Session, relation_id: int) -> int:
+    """Soft bounces since the relation's last hard-bounce-free delivery is what mail
+    providers look at; counted simply over all its sends."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(SendFeedback)
+            .join(Send, col(Send.id) == col(SendFeedback.send_id))
+            .where(
+                col(Send.relation_id) == relation_id,
+                col(SendFeedback.kind) == FeedbackKind.soft_bounce,
+            )
+        ).one()
+    )
+
+
+def complaint(session: Session, send: Send, *, detail: str, dedupe_key: str) -> bool:
+    """A spam complaint (an ARF report): never mail the address again."""
+    assert send.id is not None
+    if not record(session, send.id, FeedbackKind.complaint, detail=detail, dedupe_key=dedupe_key):
+        return False
+    address = _address(session, send)
+    if address is not None:
+        suppressions.suppress(
+            session, address, SuppressionReason.complaint, detail, send_id=send.id
+        )
+    return True
+
+
+def unsubscribe(session: Session, send: Send, *, detail: str = "one-click") -> bool:
+    """The relation unsubscribed from a mail: opt-in email off, address suppressed.
+    Once per send (a second click changes nothing)."""
+    assert send.id is not None
+    if not record(
+        session,
+        send.id,
+        FeedbackKind.unsubscribe,
+        detail=detail,
+        dedupe_key=f"unsubscribe:{send.id}",
+    ):
+        return False
+    relation = session.get(Relation, send.relation_id)
+    if relation is not None:
+        relation.opt_in_email = False
+        session.add(relation)
+        if relation.email:
+            suppressions.suppress(
+                session, relation.email, SuppressionReason.unsubscribe, detail, send_id=send.id
+            )
+    return True
