@@ -8,11 +8,12 @@ because everything here is stored in Temporal's history.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from temporalio.common import SearchAttributeKey
 
+from domain.calendar import TimeWindow
 from domain.conditions import Condition
 from domain.definition import JourneyDefinition, parse_frozen
 
@@ -172,6 +173,21 @@ class SendEmailInput(_Contract):
     # The trip ends after this step: close it in the same transaction as the outcome.
     ends_trip: bool = False
     event_id: int | None = None  # the admitting event, for `{{ event.fund }}`
+    # Set by trips that let the activity apply the send window, in the relation's own
+    # timezone (the journey's when it has none), with the contact-pressure policy.
+    pressure: SendPressure | None = None
+
+
+class SendPressure(_Contract):
+    """What the send step and the journey say about when this mail may go."""
+
+    window: TimeWindow | None = None
+    zone: str = "UTC"  # the journey's timezone: for relations without one of their own
+    transactional: bool = False
+    when_capped: Literal["wait", "skip"] = "wait"
+    # Temporal's time when the workflow scheduled this attempt: rules are judged on it,
+    # so a time-skipping test (or a replay) sees the trip's own clock.
+    now: datetime
 
 
 class SendEmailResult(_Contract):
@@ -179,6 +195,9 @@ class SendEmailResult(_Contract):
     detail: str = ""
     message_id: str | None = None
     relation_exists: bool = True
+    # `deferred`: the policy's rule that held the mail back, and when it may go.
+    rule: str = ""
+    not_before: datetime | None = None
 
 
 class FinishTripInput(_Contract):

@@ -18,10 +18,14 @@ from api.routers import (
     health,
     journeys,
     mail,
+    policy,
     relations,
     segments,
     sends,
+    suppressions,
+    template_stats,
     templates,
+    tracking,
     trips,
 )
 from api.security import check_scopes
@@ -46,13 +50,38 @@ TAGS = [
         "description": "Manual add, and where each relation is and how it got there.",
     },
     {"name": "sends", "description": "The send ledger: what became of each mail."},
+    {
+        "name": "suppressions",
+        "description": "Addresses never mailed again: hard bounces, complaints, "
+        "unsubscribes, manual entries.",
+    },
+    {"name": "settings", "description": "Workspace policies: the contact pressure."},
+    {
+        "name": "tracking",
+        "description": "What relations reach from a mail, without an API key: tracked "
+        "links, the open pixel, one-click unsubscribe.",
+    },
     {"name": "dev", "description": "Development helpers (the local mail sink)."},
     {"name": "health", "description": "Liveness of the API, database and Temporal."},
 ]
 
 
 def routers(*, with_mail_sink: bool) -> list[APIRouter]:
-    parts = (relations, events, groups, segments, templates, journeys, trips, sends, health)
+    parts = (
+        relations,
+        events,
+        groups,
+        segments,
+        templates,
+        template_stats,
+        journeys,
+        trips,
+        sends,
+        suppressions,
+        policy,
+        tracking,
+        health,
+    )
     found = [m.router for m in parts]
     return [*found, mail.router] if with_mail_sink else found
 
