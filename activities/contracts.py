@@ -164,6 +164,18 @@ class ResendEmailInput(_Contract):
     attempts: int
 
 
+class SendPressure(_Contract):
+    """What the send step and the journey say about when this mail may go."""
+
+    window: TimeWindow | None = None
+    zone: str = "UTC"  # the journey's timezone: for relations without one of their own
+    transactional: bool = False
+    when_capped: Literal["wait", "skip"] = "wait"
+    # Temporal's time when the workflow scheduled this attempt: rules are judged on it,
+    # so a time-skipping test (or a replay) sees the trip's own clock.
+    now: datetime
+
+
 class SendEmailInput(_Contract):
     passage: PassageKey = Field(validation_alias=AliasChoices("passage", "visit"))
     relation_id: int
@@ -176,18 +188,6 @@ class SendEmailInput(_Contract):
     # Set by trips that let the activity apply the send window, in the relation's own
     # timezone (the journey's when it has none), with the contact-pressure policy.
     pressure: SendPressure | None = None
-
-
-class SendPressure(_Contract):
-    """What the send step and the journey say about when this mail may go."""
-
-    window: TimeWindow | None = None
-    zone: str = "UTC"  # the journey's timezone: for relations without one of their own
-    transactional: bool = False
-    when_capped: Literal["wait", "skip"] = "wait"
-    # Temporal's time when the workflow scheduled this attempt: rules are judged on it,
-    # so a time-skipping test (or a replay) sees the trip's own clock.
-    now: datetime
 
 
 class SendEmailResult(_Contract):
