@@ -24,6 +24,14 @@ from domain.statuses import TripStatus as TripStatus
 
 TASK_QUEUE = "reisplan-trips"
 
+
+def mail_queue(task_queue: str) -> str:
+    """The task queue of the send activities beside a trip task queue: Temporal paces
+    it (worker options `max_activities_per_second`, `max_task_queue_activities_per_second`)
+    without slowing the trips' other activities."""
+    return f"{task_queue}-mail"
+
+
 # Workflow types.
 TRIP_WORKFLOW = "Trip"
 SYNC_CLOSED_TRIPS_WORKFLOW = "SyncClosedTrips"
@@ -332,3 +340,53 @@ class RecurringRunResult(_Contract):
     # on which nobody's date comes round has none.
     run_ids: list[int] = Field(default_factory=list)
     skipped: str | None = None  # why nothing was done: journey inactive, trigger gone
+
+
+# --- consent -----------------------------------------------------------------------------
+# The unsubscribe step (domain/steps/consent.py): from this journey, all mail or all SMS.
+
+UNSUBSCRIBE = "unsubscribe"
+
+
+class UnsubscribeInput(_Contract):
+    """The step's passage is its idempotency key: an attempt that finds it recorded
+    changes nothing more."""
+
+    passage: PassageKey
+    relation_id: int
+    journey_id: int
+    scope: Literal["journey", "email", "sms"]
+    writes: list[PassageWrite] = Field(default_factory=list, description="written first")
+    # The trip ends after this step: close it in the same transaction as the outcome.
+    ends_trip: bool = False
+
+
+class UnsubscribeResult(_Contract):
+    detail: str = ""  # what changed, in words without personal data
+    relation_exists: bool = True
+    trip_running: bool = True  # False: cancelled (or gone) before this attempt; nothing done
+    closed: bool = False  # the trip's end was recorded with the outcome
+
+
+# --- the bounce mailbox ------------------------------------------------------------------
+# While REISPLAN_BOUNCE_MAILBOX is set, a Temporal Schedule (worker/schedules.py) starts
+# ReadBounces every REISPLAN_BOUNCE_CHECK_EVERY seconds; its activity reads the mailbox
+# and applies the bounces and complaints it finds (activities/bounces.py).
+
+READ_BOUNCES_WORKFLOW = "ReadBounces"
+READ_BOUNCE_MAILBOX = "read_bounce_mailbox"
+
+
+class ReadBouncesInput(_Contract):
+    limit: int = Field(default=200, ge=1, le=10_000, description="messages read per run")
+
+
+class ReadBouncesResult(_Contract):
+    read: int = 0  # messages read from the mailbox
+    hard: int = 0  # hard bounces applied (the address suppressed)
+    soft: int = 0  # soft bounces applied (suppressed at the policy's limit)
+    complaints: int = 0  # spam complaints applied (the address suppressed)
+    unmatched: int = 0  # reports naming no send of ours (or a forged one)
+    repeated: int = 0  # reports applied before (a message read twice)
+    skipped: int = 0  # messages that report nothing (auto-replies, success notices)
+    failed: int = 0  # messages that could not be parsed: left in the mailbox

@@ -16,11 +16,11 @@ import logging
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -31,22 +31,44 @@ from activities.contracts import (
     SendEmailInput,
     SendEmailResult,
 )
-from activities.mail.message import InvalidAddress, build_message, envelope_sender, recipient
-from activities.mail.render import RenderError, Rendering
+from activities.mail.message import InvalidAddress, recipient
+from activities.mail.outgoing import Outgoing, Sender, compose
+from activities.mail.render import RenderError, Rendering, recent_types
 from activities.mail.smtp import DeliveryUnknown, SmtpPool, SmtpReply, SmtpUnavailable
-from activities.mail.sources import source_of
+from activities.mail.sources import source_of_version
 from activities.passages import write_passage, write_passages
-from domain.statuses import FINAL_SENDS, Outcome, SendStatus, TripStatus
-from store import ledger, paths
+from domain import pressure
+from domain.statuses import FINAL_SENDS, Outcome, SendStatus, SkipReason, TripStatus
+from store import feedback, ledger, paths, policy, suppressions
 from store.db import session_scope
-from store.facts import RelationRecord, load_payload, load_relation, render_context
-from store.models import Template, Trip, utcnow
+from store.facts import (
+    RelationRecord,
+    load_payload,
+    load_relation,
+    recent_events,
+    render_context,
+    template_for_send,
+)
+from store.membership import lock_relation
+from store.models import JourneyExit, Send, TemplateVersion, Trip, utcnow
+from store.pressure import recent_marketing_sends
+from store.templates import version_of
 
-RELATION_ERASED = "relation erased"
-TRIP_ENDED = "the trip is no longer running"
-NO_ADDRESS = "no email address"
-NO_CONSENT = "no email consent"
-BAD_ADDRESS = "invalid email address"
+# What the path and the ledger say for each reason not to send.
+SKIPPED = {
+    SkipReason.relation_erased: "relation erased",
+    SkipReason.trip_ended: "the trip is no longer running",
+    SkipReason.no_address: "no email address",
+    SkipReason.no_consent: "no email consent",
+    SkipReason.invalid_address: "invalid email address",
+    SkipReason.suppressed: "the address is on the suppression list",
+    SkipReason.left_journey: "unsubscribed from this journey",
+}
+RELATION_ERASED = SKIPPED[SkipReason.relation_erased]
+TRIP_ENDED = SKIPPED[SkipReason.trip_ended]
+NO_ADDRESS = SKIPPED[SkipReason.no_address]
+NO_CONSENT = SKIPPED[SkipReason.no_consent]
+BAD_ADDRESS = SKIPPED[SkipReason.invalid_address]
 _POLL = 0.2
 _log = logging.getLogger(__name__)
 # Anything shaped like an address in a server reply is the relation's personal data.
@@ -59,21 +81,42 @@ class _Decision:
 
     status: str
     detail: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class _Facts:
     relation: RelationRecord | None
-    template: Template | None
+    template: TemplateVersion | None
     trip_running: bool
     # The payload of the event that admitted the trip: `{{ event.fund }}`.
     event: dict[str, Any] | None = None
+    suppressed: bool = False
+    left_journey: bool = False
+    # `{{ recent.purchase }}`: the relation's last events of the types the template names.
+    recent: dict[str, list[dict[str, Any]]] | None = None
 
-
-@dataclass(frozen=True)
-class _Prepared:
-    recipient: str
-    payload: bytes
+    def skip_reason(self, transactional: bool) -> SkipReason | None:
+        """Why this mail must not go, whatever the time: checked when the send is
+        claimed and again right before SMTP (a retry sees the data as it is then).
+        Transactional mail (a receipt) needs no marketing consent; nothing passes the
+        suppression list."""
+        relation = self.relation
+        if relation is None:
+            return SkipReason.relation_erased
+        if not relation.email:
+            return SkipReason.no_address
+        if self.suppressed:
+            return SkipReason.suppressed
+        if not relation.opt_in_email and not transactional:
+            return SkipReason.no_consent
+        if self.left_journey:
+            return SkipReason.left_journey
+        try:
+            recipient(relation.email, relation.display_name)
+        except InvalidAddress:
+            return SkipReason.invalid_address
+        return None
 
 
 class _ClaimLost(Exception):
@@ -102,15 +145,11 @@ class SendActivities:
         engine: Engine,
         smtp: SmtpPool,
         renderer: Rendering,
-        *,
-        mail_from: str,
-        mail_domain: str,
+        sender: Sender,
     ) -> None:
         self._engine = engine
         self._smtp = smtp
-        self._mail_from = mail_from
-        self._sender = envelope_sender(mail_from)
-        self._mail_domain = mail_domain
+        self._sender = sender
         self._renderer = renderer
         # A live attempt settles within one SMTP timeout of going `transmitting`; a row
         # older than this belongs to an attempt that died.
@@ -120,6 +159,7 @@ class SendActivities:
     async def send_email(self, data: SendEmailInput) -> SendEmailResult:
         key = ledger.send_key(data.passage.trip_id, data.passage.step_id)
         facts: list[_Facts] = []
+        transactional = data.pressure is not None and data.pressure.transactional
 
         def begin(session: Session) -> bool:
             # The path writes the trip still owes and this passage as `sending`, in the
@@ -131,7 +171,7 @@ class SendActivities:
                 and write_passage(session, data.passage, Outcome.sending)
             ):
                 return False
-            facts.append(self._facts(session, data))
+            facts.append(self._facts(session, data, key))
             return facts[-1].trip_running
 
         try:
@@ -144,14 +184,61 @@ class SendActivities:
                 relation_id=data.relation_id,
                 journey_id=data.journey_id,
                 template=data.template,
-                message_id=ledger.message_id_for(key, self._mail_domain),
+                message_id=ledger.message_id_for(key, self._sender.mail_domain),
                 alongside=begin,
+                gate=lambda session: self._gate(session, data, key, facts[-1]),
+                transactional=transactional,
             )
         except ledger.NotClaimable:
             return SendEmailResult(status=SendStatus.skipped, detail=TRIP_ENDED)
-        result = await self._send(data, key, entry, facts[-1])
-        await asyncio.to_thread(self._end, data, result)
+        if entry.status == SendStatus.deferred:
+            # Held back by the contact-pressure policy: the trip waits and calls again.
+            return SendEmailResult(
+                status=SendStatus.deferred,
+                rule=entry.reason,
+                detail=entry.detail,
+                not_before=entry.not_before,
+            )
+        result = await self._send(data, key, entry, facts[-1], transactional)
+        await asyncio.to_thread(self._end, data, result, entry)
         return result
+
+    def _gate(self, session: Session, data: SendEmailInput, key: str, facts: _Facts) -> ledger.Gate:
+        """What the claim makes of this send: skipped for good, held back by the
+        contact-pressure policy, or allowed now (and counted towards the caps)."""
+        version = facts.template.version if facts.template is not None else None
+        settings = data.pressure
+        transactional = settings is not None and settings.transactional
+        reason = facts.skip_reason(transactional)
+        if reason is not None:
+            return ledger.Gate(SendStatus.skipped, reason, SKIPPED[reason], None, None, version)
+        if settings is None:  # a trip started before the policy existed
+            return ledger.Gate(sent_at=_now(data), template_version=version)
+        now = _now(data)
+        # Two sends to one relation decide one after the other, so a cap of two holds
+        # when three journeys send at the same moment.
+        lock_relation(session, data.relation_id)
+        relation = facts.relation
+        assert relation is not None  # skip_reason checked it
+        verdict = pressure.decide(
+            now=now,
+            policy=policy.load(session),
+            zone=pressure.zone_for(relation.fields.get("timezone"), settings.zone),
+            window=settings.window,
+            recent=[] if transactional else recent_marketing_sends(session, relation.id, now, key),
+            transactional=transactional,
+        )
+        if verdict.allowed:
+            return ledger.Gate(sent_at=now, template_version=version)
+        if verdict.until is None:  # the send window lies wholly inside the quiet hours
+            return ledger.Gate(SendStatus.failed, "", verdict.detail, None, None, version)
+        if verdict.capped and settings.when_capped == "skip":
+            return ledger.Gate(
+                SendStatus.skipped, SkipReason.capped, verdict.detail, None, None, version
+            )
+        return ledger.Gate(
+            SendStatus.deferred, verdict.rule or "", verdict.detail, verdict.until, None, version
+        )
 
     @activity.defn(name=RESEND_EMAIL)
     async def resend_email(self, data: ResendEmailInput) -> SendEmailResult:
@@ -166,15 +253,13 @@ class SendActivities:
         if settled is not None:
             return settled  # already settled (sent, or dismissed meanwhile)
         facts = await asyncio.to_thread(self._resend_facts, entry)
-        prepared = await asyncio.to_thread(
-            self._build, entry.template, entry.message_id, entry.trip_id, facts
-        )
+        prepared = await asyncio.to_thread(self._prepare, entry, facts, entry.transactional)
         if isinstance(prepared, _Decision):
             result = await self._settle(
-                key, prepared.status, prepared.detail, (SendStatus.claimed,)
+                key, prepared.status, prepared.detail, (SendStatus.claimed,), prepared.reason
             )
         else:
-            result = await self._transmit(key, prepared)
+            result = await self._transmit(entry, prepared)
         if result.status is not SendStatus.uncertain:
             await asyncio.to_thread(self._end_resend, entry, result)
         return result
@@ -197,21 +282,33 @@ class SendActivities:
 
     def _resend_facts(self, entry: ledger.LedgerEntry) -> _Facts:
         with session_scope(self._engine) as session:
-            relation = load_relation(session, entry.relation_id)
-            template = session.exec(
-                select(Template).where(col(Template.key) == entry.template)
-            ).first()
             trip = session.get(Trip, entry.trip_id)
-            event = load_payload(session, trip.event_id if trip is not None else None)
-            return _Facts(relation, template, trip_running=True, event=event)
+            template = (
+                version_of(session, entry.template, entry.template_version)
+                if entry.template_version is not None
+                else template_for_send(session, entry.trip_id, entry.template)
+            )
+            return self._read_facts(
+                session,
+                relation_id=entry.relation_id,
+                journey_id=trip.journey_id if trip is not None else None,
+                template=template,
+                trip_running=True,
+                event_id=trip.event_id if trip is not None else None,
+            )
 
     async def _send(
-        self, data: SendEmailInput, key: str, entry: ledger.LedgerEntry, facts: _Facts
+        self,
+        data: SendEmailInput,
+        key: str,
+        entry: ledger.LedgerEntry,
+        facts: _Facts,
+        transactional: bool,
     ) -> SendEmailResult:
         settled = await self._settled(entry)
         if settled is not None:
             return settled
-        prepared = await asyncio.to_thread(self._prepare, data, entry.message_id, facts)
+        prepared = await asyncio.to_thread(self._prepare, entry, facts, transactional)
         if isinstance(prepared, _Decision):
             entry = await asyncio.to_thread(
                 ledger.settle,
@@ -220,61 +317,82 @@ class SendActivities:
                 prepared.status,
                 prepared.detail,
                 expected=(SendStatus.claimed,),
+                reason=prepared.reason,
             )
             return await self._settled_or_retry(entry)
-        return await self._transmit(key, prepared)
+        return await self._transmit(entry, prepared)
+
+    def _facts(self, session: Session, data: SendEmailInput, key: str) -> _Facts:
+        return self._read_facts(
+            session,
+            relation_id=data.relation_id,
+            journey_id=data.journey_id,
+            template=template_for_send(session, data.passage.trip_id, data.template),
+            trip_running=paths.is_running(session, data.passage.trip_id),
+            event_id=data.event_id,
+        )
 
     @staticmethod
-    def _facts(session: Session, data: SendEmailInput) -> _Facts:
-        relation = load_relation(session, data.relation_id)
-        template = session.exec(select(Template).where(col(Template.key) == data.template)).first()
+    def _read_facts(
+        session: Session,
+        *,
+        relation_id: int,
+        journey_id: int | None,
+        template: TemplateVersion | None,
+        trip_running: bool,
+        event_id: int | None,
+    ) -> _Facts:
+        relation = load_relation(session, relation_id)
+        left = journey_id is not None and session.get(JourneyExit, (journey_id, relation_id))
+        types = recent_types(source_of_version(template)) if template is not None else ()
         return _Facts(
             relation,
             template,
-            paths.is_running(session, data.passage.trip_id),
-            load_payload(session, data.event_id),
+            trip_running,
+            load_payload(session, event_id),
+            suppressed=bool(
+                relation is not None
+                and relation.email
+                and suppressions.is_suppressed(session, relation.email)
+            ),
+            left_journey=bool(left),
+            recent=recent_events(session, relation_id, types) if types else None,
         )
 
     def _prepare(
-        self, data: SendEmailInput, message_id: str, facts: _Facts
-    ) -> _Prepared | _Decision:
+        self, entry: ledger.LedgerEntry, facts: _Facts, transactional: bool
+    ) -> Outgoing | _Decision:
         """Everything that can be decided without SMTP, from the data as it was read at the
         claim (this attempt's, so a retry sees the data as it is then)."""
         if not facts.trip_running:
             # Claimed by an attempt while the trip ran, and cancelled since.
-            return _Decision(SendStatus.skipped, TRIP_ENDED)
-        return self._build(data.template, message_id, data.passage.trip_id, facts)
-
-    def _build(
-        self, template_key: str, message_id: str, trip_id: str, facts: _Facts
-    ) -> _Prepared | _Decision:
+            return _Decision(SendStatus.skipped, TRIP_ENDED, SkipReason.trip_ended)
+        reason = facts.skip_reason(transactional)
+        if reason is not None:
+            return _Decision(SendStatus.skipped, SKIPPED[reason], reason)
         relation, template = facts.relation, facts.template
-        if relation is None:
-            return _Decision(SendStatus.skipped, RELATION_ERASED)
-        if not relation.email:
-            return _Decision(SendStatus.skipped, NO_ADDRESS)
-        if not relation.opt_in_email:
-            return _Decision(SendStatus.skipped, NO_CONSENT)
+        assert relation is not None and relation.email
         if template is None:
-            return _Decision(SendStatus.failed, f"template '{template_key}' does not exist")
+            return _Decision(SendStatus.failed, f"template '{entry.template}' does not exist")
         try:
-            to = recipient(relation.email, relation.display_name)
-        except InvalidAddress:
-            return _Decision(SendStatus.skipped, BAD_ADDRESS)
-        try:
-            mail = self._renderer.render(source_of(template), render_context(relation, facts.event))
+            mail = self._renderer.render(
+                source_of_version(template), render_context(relation, facts.event, facts.recent)
+            )
         except RenderError as error:
             return _Decision(SendStatus.failed, str(error))
-        message = build_message(
-            mail_from=self._mail_from,
-            to=to,
+        return compose(
+            self._sender,
+            to=recipient(relation.email, relation.display_name),
             mail=mail,
-            message_id=message_id,
-            trip_id=trip_id,
+            message_id=entry.message_id,
+            trip_id=entry.trip_id,
+            send_id=entry.id,
+            links=list(template.links),
+            transactional=transactional,
         )
-        return _Prepared(recipient=to.addr_spec, payload=message.as_bytes())
 
-    async def _transmit(self, key: str, prepared: _Prepared) -> SendEmailResult:
+    async def _transmit(self, entry: ledger.LedgerEntry, prepared: Outgoing) -> SendEmailResult:
+        key = entry.key
         stopped_in_ledger = False
 
         async def point_of_no_return() -> None:
@@ -297,7 +415,7 @@ class SendActivities:
 
         try:
             await self._smtp.send(
-                sender=self._sender,
+                sender=prepared.return_path,
                 recipient=prepared.recipient,
                 payload=prepared.payload,
                 before_data=point_of_no_return,
@@ -306,6 +424,13 @@ class SendActivities:
             return await self._settled_or_retry(await self._get(key))
         except SmtpReply as reply:
             detail = _scrub(str(reply))
+            if reply.about_recipient:
+                # A refusal of this address: hard (5xx) suppresses it at once, soft (4xx)
+                # counts towards the policy's limit. Recorded before the ledger settles,
+                # so a crash in between cannot lose it (the record is idempotent).
+                await asyncio.to_thread(
+                    self._bounced, entry.id, reply.permanent, detail, activity.info().attempt
+                )
             if reply.permanent and reply.about_recipient:
                 return await self._settle(
                     key, SendStatus.bounced, detail, (SendStatus.claimed, SendStatus.transmitting)
@@ -337,6 +462,21 @@ class SendActivities:
         return await self._settle(
             key, SendStatus.sent, "", (SendStatus.transmitting, SendStatus.uncertain)
         )
+
+    def _bounced(self, send_id: int, hard: bool, detail: str, attempt: int) -> None:
+        with session_scope(self._engine) as session:
+            send = session.get(Send, send_id)
+            if send is None:
+                return
+            feedback.bounce(
+                session,
+                send,
+                hard=hard,
+                detail=detail,
+                # One record per attempt: each 4xx of a retried send counts once.
+                dedupe_key=f"smtp:{send_id}:{attempt}",
+                soft_limit=policy.load(session).soft_bounce_limit,
+            )
 
     async def _give_back(self, write: asyncio.Future[bool], key: str) -> None:
         """transmitting -> claimed, only if our own write moved the row: a row another
@@ -384,10 +524,15 @@ class SendActivities:
         return result
 
     async def _settle(
-        self, key: str, status: str, detail: str, expected: tuple[str, ...]
+        self,
+        key: str,
+        status: str,
+        detail: str,
+        expected: tuple[str, ...],
+        reason: str | None = None,
     ) -> SendEmailResult:
         entry = await asyncio.to_thread(
-            ledger.settle, self._engine, key, status, detail, expected=expected
+            ledger.settle, self._engine, key, status, detail, expected=expected, reason=reason
         )
         return await self._settled_or_retry(entry)
 
@@ -405,12 +550,22 @@ class SendActivities:
             status=status,
             detail=entry.detail,
             message_id=entry.message_id if went_out else None,
-            relation_exists=not (status is SendStatus.skipped and entry.detail == RELATION_ERASED),
+            relation_exists=not (
+                status is SendStatus.skipped and entry.reason == SkipReason.relation_erased
+            ),
+            rule=entry.reason if status is SendStatus.sent else "",
         )
 
-    def _end(self, data: SendEmailInput, result: SendEmailResult) -> None:
+    def _end(
+        self, data: SendEmailInput, result: SendEmailResult, entry: ledger.LedgerEntry
+    ) -> None:
         """The outcome, and the trip's end when this was its last step, in one transaction."""
         words = [f"template `{data.template}`"]
+        if entry.template_version is not None:
+            words[0] += f" v{entry.template_version}"
+        if result.rule:
+            # Sent after the contact-pressure policy held it back: the path says which rule.
+            words.append(f"held back by {result.rule.replace('_', ' ')} until allowed")
         if result.message_id:
             words.append(f"Message-ID {result.message_id}")
         if result.detail:
@@ -427,3 +582,14 @@ class SendActivities:
                     # Temporal's clock, as for every other time in the path.
                     ended_at=activity.info().started_time,
                 )
+
+
+def _now(data: SendEmailInput) -> datetime:
+    """Temporal's time for this attempt: the workflow's clock when it scheduled the send,
+    moved on by how long Temporal took to start this attempt (a retry runs later)."""
+    info = activity.info()
+    if data.pressure is None:
+        return info.started_time
+    return data.pressure.now + max(
+        timedelta(0), info.current_attempt_scheduled_time - info.scheduled_time
+    )

@@ -2,9 +2,11 @@
 
 Life of a row: `claimed` (inserted before anything else) -> `transmitting` (committed
 right before the SMTP DATA command) -> `sent` | `bounced`. A send that cannot be built
-ends `skipped` or `failed` straight from `claimed`. A row still `transmitting` when a
-later attempt finds it belongs to an attempt that died mid-transaction: nobody can know
-whether the mail went out, so it becomes `uncertain` and is never retried.
+ends `skipped` or `failed` straight from `claimed`; one the contact-pressure policy holds
+back is `deferred` until its trip calls again, and is claimed (or held back again) then.
+A row still `transmitting` when a later attempt finds it belongs to an attempt that
+died mid-transaction: nobody can know whether the mail went out, so it becomes
+`uncertain` and is never retried.
 
 Every function here is its own committed transaction: the point of the ledger is that
 its state is durable before the next side effect starts.
@@ -33,6 +35,21 @@ class NotClaimable(Exception):
 
 
 @dataclass(frozen=True)
+class Gate:
+    """What a new (or deferred) send row becomes at its claim: `claimed` (ours to send,
+    counted towards the caps from `sent_at`), `deferred` until `not_before`, or a final
+    `skipped` with its reason."""
+
+    status: SendStatus = SendStatus.claimed
+    reason: str = ""
+    detail: str = ""
+    not_before: datetime | None = None
+    sent_at: datetime | None = None
+    # The template version the send is built from: a click may only lead to its links.
+    template_version: int | None = None
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     key: str
     trip_id: str
@@ -43,6 +60,11 @@ class LedgerEntry:
     message_id: str
     attempts: int
     updated_at: datetime
+    id: int = 0
+    reason: str = ""
+    not_before: datetime | None = None
+    template_version: int | None = None
+    transactional: bool = False
 
 
 def send_key(trip_id: str, step_id: str) -> str:
@@ -66,6 +88,11 @@ def _entry(row: Send) -> LedgerEntry:
         message_id=row.message_id,
         attempts=row.attempts,
         updated_at=row.updated_at,
+        id=row.id or 0,
+        reason=row.reason,
+        not_before=row.not_before,
+        template_version=row.template_version,
+        transactional=row.transactional,
     )
 
 
@@ -86,15 +113,18 @@ def claim(
     template: str,
     message_id: str,
     alongside: Callable[[Session], bool] | None = None,
+    gate: Callable[[Session], Gate] | None = None,
+    transactional: bool = False,
 ) -> LedgerEntry:
     """Insert a `claimed` row, or return the row an earlier (or concurrent) attempt made.
 
     `alongside` runs first in the same transaction (the send's path writes), so one
-    commit covers both; when it returns False no new claim is made (NotClaimable), but an
-    existing row is still returned, so a retry learns what its predecessor did. The
-    unique key decides between concurrent attempts: the losing insert fails, its
-    transaction is rolled back, and the loser reads the winner's row after redoing
-    `alongside` on its own.
+    commit covers both; `gate` then decides what a new row, or one still `deferred`,
+    becomes (the contact-pressure policy and the reasons not to send). When `alongside`
+    returns False no new claim is made (NotClaimable), but an existing row is still
+    returned, so a retry learns what its predecessor did. The unique key decides between
+    concurrent attempts: the losing insert fails, its transaction is rolled back, and
+    the loser reads the winner's row after redoing `alongside` on its own.
     """
     try:
         with session_scope(engine) as session:
@@ -102,6 +132,9 @@ def claim(
             row = session.exec(select(Send).where(col(Send.key) == key)).first()
             if row is None and not may_claim:
                 raise NotClaimable(key)
+            if row is not None and not (row.status == SendStatus.deferred and may_claim):
+                return _entry(row)
+            verdict = gate(session) if gate is not None else Gate()
             if row is None:
                 row = Send(
                     key=key,
@@ -111,10 +144,21 @@ def claim(
                     journey_id=journey_id,
                     template=template,
                     message_id=message_id,
-                    status=SendStatus.claimed,
+                    transactional=transactional,
                 )
-                session.add(row)
-                session.flush()
+            row.status = verdict.status
+            # A send allowed after being held back keeps the rule that held it back: the
+            # path and the statistics say why it went late.
+            row.reason = verdict.reason or (
+                row.reason if verdict.status == SendStatus.claimed else ""
+            )
+            row.not_before = verdict.not_before
+            row.sent_at = verdict.sent_at
+            row.template_version = verdict.template_version
+            if verdict.detail or row.detail:
+                row.detail = verdict.detail
+            session.add(row)
+            session.flush()
             return _entry(row)
     except IntegrityError:
         if alongside is not None:
@@ -172,12 +216,18 @@ def release(engine: Engine, key: str) -> bool:
 
 
 def settle(
-    engine: Engine, key: str, status: str, detail: str = "", *, expected: Iterable[str]
+    engine: Engine,
+    key: str,
+    status: str,
+    detail: str = "",
+    *,
+    expected: Iterable[str],
+    reason: str | None = None,
 ) -> LedgerEntry:
     """Record a final status if the row is still in one of the `expected` states; either
     way return the row as it now stands (the recorded result wins over ours)."""
     with session_scope(engine) as session:
-        _move_in(session, key, tuple(expected), status, detail=detail)
+        _move_in(session, key, tuple(expected), status, detail=detail, reason=reason)
         row = session.exec(select(Send).where(col(Send.key) == key)).first()
         if row is None:
             raise LookupError(f"send ledger row {key!r} disappeared")
@@ -209,10 +259,13 @@ def _move_in(
     detail: str | None = None,
     count_attempt: bool = False,
     also: Any = None,
+    reason: str | None = None,
 ) -> bool:
     values: dict[str, object] = {"status": status, "updated_at": utcnow()}
     if detail is not None:
         values["detail"] = detail
+    if reason is not None:
+        values["reason"] = reason
     if count_attempt:
         values["attempts"] = col(Send.attempts) + 1
     where = [col(Send.key) == key, col(Send.status).in_(expected)]

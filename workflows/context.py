@@ -271,6 +271,7 @@ class TripContext:
         result_type: type[T] | None = None,
         preset: Preset = BOOKKEEPING,
         local: bool = False,
+        task_queue: str | None = None,
     ) -> Any:
         options: dict[str, Any] = dict(
             result_type=result_type,
@@ -278,6 +279,8 @@ class TripContext:
             retry_policy=preset.retry,
             summary=summary,
         )
+        if task_queue is not None:
+            options["task_queue"] = task_queue
         if local:
             # Done within the current workflow task: the trip does not stay at this step
             # long enough for the Web UI to need to show it.

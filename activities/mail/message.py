@@ -12,6 +12,8 @@ from email.utils import format_datetime, parseaddr
 from activities.mail.render import RenderedMail
 
 TRIP_HEADER = "X-Reisplan-Trip"
+# The send's id: a bounce report quoting the original's headers names its send by it.
+SEND_HEADER = "X-Reisplan-Send"
 
 
 class InvalidAddress(ValueError):
@@ -47,15 +49,30 @@ def build_message(
     mail: RenderedMail,
     message_id: str,
     trip_id: str,
+    send_id: int | None = None,
+    list_id: str | None = None,
+    unsubscribe_url: str | None = None,
     date: datetime | None = None,
 ) -> EmailMessage:
+    """`unsubscribe_url` marks marketing mail: it gets the RFC 8058 one-click headers and
+    `Precedence: bulk`; transactional mail (a receipt) gets neither."""
     message = EmailMessage(policy=email.policy.SMTP)
     message["From"] = mail_from
     message["To"] = to
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(date or datetime.now(UTC))
     message["Message-ID"] = message_id
+    # RFC 3834: sent by a program, so auto-responders do not answer it.
+    message["Auto-Submitted"] = "auto-generated"
+    if list_id:
+        message["List-Id"] = f"<{list_id}>"
+    if unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message["Precedence"] = "bulk"
     message[TRIP_HEADER] = trip_id
+    if send_id is not None:
+        message[SEND_HEADER] = str(send_id)
     # Quoted-printable keeps both parts 7-bit clean for any relay, and still readable.
     message.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")

@@ -29,12 +29,18 @@ class SinkHandler:
     # Recipients whose message is kept, then the connection cut before the reply: the
     # sender cannot know the mail arrived (as when a relay or the network dies there).
     hang_up: set[str] = field(default_factory=set)
+    # recipient address -> replies to give at its next RCPTs, one each, then accept:
+    # ["451 4.3.0 try later"] refuses once.
+    refuse_next: dict[str, list[str]] = field(default_factory=dict)
+    # (envelope sender, message bytes as received): for DKIM checks and VERP.
+    received: list[tuple[str, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
-        reply = self.refuse.get(address.lower())
+        queued = self.refuse_next.get(address.lower())
+        reply = queued.pop(0) if queued else self.refuse.get(address.lower())
         if reply:
             self.refused.append(address.lower())
             return reply
@@ -46,6 +52,7 @@ class SinkHandler:
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append(message)
+            self.received.append((envelope.mail_from, envelope.original_content or b""))
         if {a.lower() for a in envelope.rcpt_tos} & self.hang_up:
             server.transport.close()
         return "250 Message accepted for delivery"
