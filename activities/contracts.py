@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from temporalio.common import SearchAttributeKey
 
-from domain.calendar import TimeWindow
+from domain.schema import TimeWindow
 from domain.conditions import Condition
 from domain.definition import JourneyDefinition, parse_frozen
 

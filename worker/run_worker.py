@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from store.db import make_engine
-from worker.schedules import SYNC_SCHEDULE_ID, ensure_trip_sync_schedule
+from worker.schedules import (
+    BOUNCE_SCHEDULE_ID,
+    SYNC_SCHEDULE_ID,
+    ensure_bounce_schedule,
+    ensure_trip_sync_schedule,
+)
 from worker.settings import Settings
 from worker.startup import connect_with_retry, display_url, require_schema_at_head
 from worker.temporal import register_search_attributes
@@ -34,6 +40,10 @@ async def run(settings: Settings) -> int:
     await register_search_attributes(client)
     if await ensure_trip_sync_schedule(client, settings.task_queue):
         log.info("created the Temporal schedule %s", SYNC_SCHEDULE_ID)
+    every = timedelta(seconds=settings.bounce_check_every) if settings.bounce_mailbox else None
+    bounces = await ensure_bounce_schedule(client, settings.task_queue, every)
+    if bounces in ("created", "updated", "removed"):
+        log.info("%s the Temporal schedule %s", bounces, BOUNCE_SCHEDULE_ID)
 
     engine = make_engine(settings.database_url)
     smtp = build_smtp_pool(settings)
