@@ -3,7 +3,8 @@
 An `uncertain` send is one whose attempt died during the SMTP transaction: it may have
 been delivered, so it is never resent by itself; it must be visible instead. A row still
 `claimed` or `transmitting` whose trip has ended belongs to a send that gave up after
-its retries: it counts as failed.
+its retries: it counts as failed. A `deferred` one counts as in progress while its trip
+runs, and as skipped once the trip has ended (it will never go).
 """
 
 from __future__ import annotations
@@ -11,36 +12,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from sqlalchemy import case, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from domain.statuses import SendStatus, TripStatus
+from domain.statuses import SendStatus
+from store import mail_stats
 from store.errors import NotFound
-from store.models import Send, Trip
-
-_OPEN = (SendStatus.claimed, SendStatus.transmitting)
+from store.models import Send
 
 
 def counts_by_step(session: Session, journey_id: int) -> dict[str, Counter[str]]:
     """step id -> outcome -> number of sends. An outcome is a final send status, or
-    `in_progress` (api/schemas/journeys.py SendCounts lists them)."""
-    outcome = case(
-        (
-            col(Send.status).in_(_OPEN),
-            case((col(Trip.status) == TripStatus.running, "in_progress"), else_="failed"),
-        ),
-        else_=col(Send.status),
-    )
-    rows = session.exec(
-        select(Send.step_id, outcome, func.count())
-        .join(Trip, col(Trip.id) == col(Send.trip_id))
-        .where(col(Send.journey_id) == journey_id)
-        .group_by(col(Send.step_id), outcome)
-    ).all()
-    found: dict[str, Counter[str]] = {}
-    for step_id, name, number in rows:
-        found.setdefault(step_id, Counter())[str(name)] += int(number)
-    return found
+    `in_progress` (api/schemas/journeys.py SendCounts lists them); store/mail_stats.py
+    counts the rest of what became of the mails."""
+    return mail_stats.outcomes_by_step(session, journey_id)
 
 
 def total(per_step: Iterable[Counter[str]]) -> Counter[str]:

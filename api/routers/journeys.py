@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -33,12 +32,13 @@ from api.schemas.journeys import (
     WaitingRelation,
     WaitingRelations,
 )
+from api.schemas.mail_stats import ConversionOverride, MailStats
 from api.schemas.trips import TripSummary
 from api.security import allow
 from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus
 from domain.triggers import RecurringDateTrigger, SegmentEntryTrigger
-from store import journeys, problems, sends, trips
+from store import journeys, mail_stats, problems, sends, trips
 from store.errors import Conflict, Invalid, NotFound, Problem
 from store.keys import Scope
 from store.models import AdmissionRun, Journey, utcnow
@@ -278,15 +278,21 @@ def read_version(journey_id: IdPath, version: IdPath, session: SessionDep) -> Ve
     dependencies=[allow(Scope.operator, Scope.support)],
     response_model=JourneyStats,
     description="Per step of the active (else latest) version: how many relations wait "
-    "there now and how many trips passed it; plus trip totals.",
+    "there now and how many trips passed it, and for send steps what became of their "
+    "mails (`sends`, and the full statistics in `mail`); plus trip and mail totals. "
+    "Conversions are counted as each send step's `conversion` says, or for every step "
+    "as `conversion` and `within` say.",
 )
-def journey_stats(journey_id: IdPath, session: SessionDep) -> JourneyStats:
+def journey_stats(
+    journey_id: IdPath, session: SessionDep, override: ConversionOverride
+) -> JourneyStats:
     journey = journeys.get(session, journey_id)
     version, definition = journeys.shown_definition(session, journey)
     counted = trips.counts(session, journey_id, definition)
-    mails = defaultdict(Counter, sends.counts_by_step(session, journey_id))
     # Steps that send something are those that use a template (the step registry says).
     sending = {s.id for s in definition.steps if s.references().templates}
+    rules = mail_stats.rules_of(definition)
+    mails = mail_stats.for_journey(session, journey_id, sending, rules, override)
     return JourneyStats(
         journey_id=journey_id,
         version=version,
@@ -297,14 +303,14 @@ def journey_stats(journey_id: IdPath, session: SessionDep) -> JourneyStats:
                 waiting=s.waiting,
                 passed=s.passed,
                 cancelled=s.cancelled,
-                sends=SendCounts(**mails.get(s.step_id, Counter()))
-                if s.step_id in sending
-                else None,
+                sends=SendCounts(**mails[s.step_id].outcomes) if s.step_id in sending else None,
+                mail=MailStats.of(mails[s.step_id]) if s.step_id in sending else None,
             )
             for s in counted.steps
         ],
         totals=TripTotals(**counted.totals),
-        sends=SendCounts(**sends.total(mails.values())),
+        sends=SendCounts(**sends.total(m.outcomes for m in mails.values())),
+        mail=MailStats.of(mail_stats.total(mails.values())),
     )
 
 

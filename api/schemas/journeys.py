@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from api.schemas.common import Id, Input, Output
+from api.schemas.mail_stats import MailStats
 from domain.definition import JourneyDefinition
 from domain.statuses import JourneyStatus
 
@@ -103,12 +104,21 @@ class StepStats(Output):
     sends: SendCounts | None = Field(
         default=None, description="What became of this step's mails (send steps only)"
     )
+    mail: MailStats | None = Field(
+        default=None,
+        description="This step's mail statistics: bounces, skips by reason, opens, clicks "
+        "per link, unsubscribes, complaints, rates and conversions (send steps only)",
+    )
 
 
 class SendCounts(Output):
     sent: int = 0
     bounced: int = 0
-    skipped: int = Field(default=0, description="No consent, no address, relation erased")
+    skipped: int = Field(
+        default=0,
+        description="No consent, suppressed, capped, no address, relation erased; or held "
+        "back by the contact pressure until the trip ended",
+    )
     failed: int = Field(default=0, description="Could not be built, or gave up after retries")
     uncertain: int = Field(
         default=0,
@@ -116,7 +126,10 @@ class SendCounts(Output):
         "resent by itself; listed by GET /sends?status=uncertain",
     )
     dismissed: int = Field(default=0, description="Uncertain sends an operator chose not to resend")
-    in_progress: int = 0
+    in_progress: int = Field(
+        default=0,
+        description="Being sent, or held back by the contact pressure, while the trip runs",
+    )
 
 
 class TripTotals(Output):
@@ -133,6 +146,7 @@ class JourneyStats(Output):
     steps: list[StepStats]
     totals: TripTotals
     sends: SendCounts = Field(description="All send steps of the journey together")
+    mail: MailStats = Field(description="The mail statistics of all send steps together")
 
 
 class WaitingRelation(Output):
