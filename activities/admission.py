@@ -37,7 +37,7 @@ from activities.contracts import (
 )
 from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
-from store import events, journeys, relations, trips
+from store import events, journey_exits, journeys, relations, trips
 from store.errors import Conflict, NotFound
 from store.models import Trip, utcnow
 
@@ -197,6 +197,12 @@ def _reserve(
             definition = parse_frozen(frozen.definition)
             if not relations.exists(session, relation_id):
                 raise NotFound("relation", relation_id)
+            if journey_exits.has_left(session, journey_id, relation_id):
+                # Whatever the trigger and the re-entry setting: it unsubscribed from
+                # this journey (its unsubscribe step), so it is never admitted again.
+                raise AdmissionConflict(
+                    f"relation {relation_id} unsubscribed from journey {journey_id}"
+                )
             highest, running = trips.numbers_taken(session, journey_id, relation_id)
             if not cause.yearly:
                 _check_reentry(definition, journey_id, relation_id, highest, running)

@@ -105,6 +105,7 @@ class Outcome(StrEnum):
     goal_reached = "goal_reached"  # an exit_on event ended the trip here
     cancelled = "cancelled"
     relation_erased = "relation_erased"
+    unsubscribed = "unsubscribed"  # the unsubscribe step: from the journey, email or SMS
 
 
 OPEN_OUTCOMES = frozenset({Outcome.waiting, Outcome.sending})

@@ -316,6 +316,28 @@ async def recurring_date(
     return [handle]
 
 
+async def unsubscribed(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """The unsubscribe step: from all mail, then (a day later) from the journey itself,
+    which ends the trip there."""
+    journey = add_journey(
+        engine,
+        {
+            "name": "Unsubscribe",
+            "steps": [
+                {"id": "stop_mail", "type": "unsubscribe", "scope": "email"},
+                {"id": "a_day", "type": "wait", "duration": "P1D"},
+                {"id": "leave", "type": "unsubscribe", "scope": "journey"},
+            ],
+        },
+    )
+    relation = add_relation(engine, email="unsubscribe@example.org")
+    handle = await start_trip(env.client, engine, settings.task_queue, journey, relation)
+    await handle.result()
+    return [handle]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "every-step-type": every_step_type,
     "send-window-wait": send_window_wait,
@@ -326,6 +348,7 @@ SCENARIOS: dict[str, Scenario] = {
     "goal-reached": goal_reached,
     "admission-run": admission_run,
     "recurring-date": recurring_date,
+    "unsubscribed": unsubscribed,
 }
 
 

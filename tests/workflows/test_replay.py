@@ -61,6 +61,7 @@ def test_histories_are_committed() -> None:
         "goal-reached",
         "admission-run",
         "recurring-date",
+        "unsubscribed",
     } <= names
 
 

@@ -12,12 +12,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.steps import StepBase
 
 from workflows.context import Handler
-from workflows.steps import flow, messages, waits
+from workflows.steps import consent, flow, messages, waits
 
 HANDLERS: dict[type[StepBase], Handler] = {
     **waits.HANDLERS,
     **flow.HANDLERS,
     **messages.HANDLERS,
+    **consent.HANDLERS,
 }
 
 
