@@ -39,7 +39,7 @@ from activities.mail.sources import source_of_version
 from activities.passages import write_passage, write_passages
 from domain import pressure
 from domain.statuses import FINAL_SENDS, Outcome, SendStatus, SkipReason, TripStatus
-from store import feedback, ledger, paths, policy, suppressions
+from store import feedback, journey_exits, ledger, paths, policy, suppressions
 from store.db import session_scope
 from store.facts import (
     RelationRecord,
@@ -50,7 +50,7 @@ from store.facts import (
     template_for_send,
 )
 from store.membership import lock_relation
-from store.models import JourneyExit, Send, TemplateVersion, Trip, utcnow
+from store.models import Send, TemplateVersion, Trip, utcnow
 from store.pressure import recent_marketing_sends
 from store.templates import version_of
 
@@ -184,7 +184,9 @@ class SendActivities:
                 relation_id=data.relation_id,
                 journey_id=data.journey_id,
                 template=data.template,
-                message_id=ledger.message_id_for(key, self._sender.mail_domain),
+                message_id=ledger.message_id_for(
+                    key, self._sender.mail_domain, self._sender.secret
+                ),
                 alongside=begin,
                 gate=lambda session: self._gate(session, data, key, facts[-1]),
                 transactional=transactional,
@@ -343,7 +345,7 @@ class SendActivities:
         event_id: int | None,
     ) -> _Facts:
         relation = load_relation(session, relation_id)
-        left = journey_id is not None and session.get(JourneyExit, (journey_id, relation_id))
+        left = journey_id is not None and journey_exits.has_left(session, journey_id, relation_id)
         types = recent_types(source_of_version(template)) if template is not None else ()
         return _Facts(
             relation,

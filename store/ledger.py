@@ -15,6 +15,7 @@ its state is durable before the next side effect starts.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,9 +72,11 @@ def send_key(trip_id: str, step_id: str) -> str:
     return f"{trip_id}/{step_id}"
 
 
-def message_id_for(key: str, domain: str) -> str:
-    """The same Message-ID for every attempt of one send, so receivers can dedupe too."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+def message_id_for(key: str, domain: str, secret: bytes = b"") -> str:
+    """The same Message-ID for every attempt of one send, so receivers can dedupe too.
+    Keyed with the workspace secret: a complaint that quotes a Message-ID can then only
+    name a send whose mail it really saw (trip ids are easy to guess)."""
+    digest = hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:32]
     return f"<{digest}@{domain}>"
 
 

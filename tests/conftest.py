@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from store.db import make_engine
+from tests.api.support import TEST_SIGNING_KEY
 from tests.support.databases import fresh_database, postgres_available, postgres_required
 from tests.support.rendering import shared_render_pool
 from tests.support.smtp import SmtpSink
 from tests.support.temporal import start_dev_server, start_time_skipping
 from worker.settings import Settings
-from worker.worker import build_smtp_pool, build_worker
+from worker.worker import Workers, build_smtp_pool, build_worker
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -71,6 +71,8 @@ def make_settings(database_url: str, smtp: SmtpSink, **overrides: object) -> Set
         smtp_pool_size=4,
         mail_from="Reisplan Test <journeys@example.org>",
         mail_domain="test.reisplan.example",
+        # Given, so no test writes a key file into the working directory.
+        secret_key=TEST_SIGNING_KEY.decode(),
     )
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -97,7 +99,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @asynccontextmanager
 async def running_worker(
     client: Client, engine: Engine, settings: Settings
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[Workers]:
     smtp = build_smtp_pool(settings)
     worker = build_worker(client, engine, settings, smtp, shared_render_pool())
     try:

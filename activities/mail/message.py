@@ -12,7 +12,8 @@ from email.utils import format_datetime, parseaddr
 from activities.mail.render import RenderedMail
 
 TRIP_HEADER = "X-Reisplan-Trip"
-# The send's id: a bounce report quoting the original's headers names its send by it.
+# The send's id, signed: a bounce report quoting the original's headers names its send
+# by it (activities/mail/bounce_reports.py), and a forged one names nothing.
 SEND_HEADER = "X-Reisplan-Send"
 
 
@@ -49,7 +50,7 @@ def build_message(
     mail: RenderedMail,
     message_id: str,
     trip_id: str,
-    send_id: int | None = None,
+    send_header: str | None = None,
     list_id: str | None = None,
     unsubscribe_url: str | None = None,
     date: datetime | None = None,
@@ -71,8 +72,8 @@ def build_message(
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message["Precedence"] = "bulk"
     message[TRIP_HEADER] = trip_id
-    if send_id is not None:
-        message[SEND_HEADER] = str(send_id)
+    if send_header is not None:
+        message[SEND_HEADER] = send_header
     # Quoted-printable keeps both parts 7-bit clean for any relay, and still readable.
     message.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from email.headerregistry import Address
 
 from activities.mail import tracking, verp
+from activities.mail.bounce_reports import send_header
 from activities.mail.dkim import DkimSigner
 from activities.mail.message import build_message
 from activities.mail.render import RenderedMail
@@ -53,7 +54,7 @@ def compose(
         mail=replace(mail, html=html),
         message_id=message_id,
         trip_id=trip_id,
-        send_id=send_id,
+        send_header=send_header(sender.secret, send_id),
         list_id=sender.list_id,
         unsubscribe_url=(
             None if transactional else tracking.unsubscribe_url(base, sender.secret, send_id)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy.engine import Engine
 
+from activities.mail.outgoing import Sender
 from activities.mail.smtp import SmtpPool
 from activities.send import SendActivities
 from store.db import make_engine
@@ -34,7 +35,15 @@ async def pool(smtp_sink: SmtpSink) -> AsyncIterator[SmtpPool]:
     await smtp.close()
 
 
+SENDER = Sender(
+    mail_from=MAIL_FROM,
+    mail_domain=MAIL_DOMAIN,
+    public_url="http://reisplan.test",
+    secret=b"test-secret",
+    list_id=f"journeys.{MAIL_DOMAIN}",
+    bounce_address=f"bounces@{MAIL_DOMAIN}",
+)
+
+
 def make_sender(engine: Engine, smtp: SmtpPool) -> SendActivities:
-    return SendActivities(
-        engine, smtp, shared_render_pool(), mail_from=MAIL_FROM, mail_domain=MAIL_DOMAIN
-    )
+    return SendActivities(engine, smtp, shared_render_pool(), SENDER)

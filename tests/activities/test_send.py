@@ -22,10 +22,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.contracts import SendEmailInput, SendEmailResult, SendStatus
 from activities.mail.smtp import SmtpPool
 from activities.send import SendActivities
-from store import ledger, paths, relations
+from store import ledger, paths, relations, templates
 from store.db import session_scope
-from store.models import Send, Template, utcnow
-from tests.activities.conftest import MAIL_DOMAIN, make_sender
+from store.models import Send, utcnow
+from tests.activities.conftest import MAIL_DOMAIN, SENDER, make_sender
 from tests.activities.data import (
     ENTERED,
     Seeded,
@@ -106,7 +106,7 @@ async def test_a_personalised_mail_arrives(
 
     key = ledger.send_key(seeded.trip_id, "welcome")
     assert result == SendEmailResult(
-        status=SendStatus.sent, message_id=ledger.message_id_for(key, MAIL_DOMAIN)
+        status=SendStatus.sent, message_id=ledger.message_id_for(key, MAIL_DOMAIN, SENDER.secret)
     )
     [message] = smtp_sink.messages
     assert message["Subject"] == "Welcome Anna"
@@ -223,7 +223,7 @@ async def test_a_permanent_refusal_is_a_bounce_and_the_trip_goes_on(
     [step] = path(any_engine, seeded.trip_id)
     assert step.outcome == "bounced"
     # The path names the template and the Message-ID receivers can trace it by.
-    assert step.detail == f"template `welcome`; Message-ID {result.message_id}; {result.detail}"
+    assert step.detail == f"template `welcome` v1; Message-ID {result.message_id}; {result.detail}"
 
 
 async def test_a_temporary_refusal_retries_and_a_later_attempt_sends_once(
@@ -340,7 +340,7 @@ async def test_relations_that_cannot_receive_mail_are_skipped_and_the_path_says_
     )
     assert smtp_sink.messages == []
     [step] = path(engine, seeded.trip_id)
-    assert (step.outcome, step.detail) == ("skipped", f"template `welcome`; {detail}")
+    assert (step.outcome, step.detail) == ("skipped", f"template `welcome` v1; {detail}")
     assert sends(engine, seeded.trip_id)[0].status == "skipped"
 
 
@@ -359,7 +359,7 @@ async def test_an_erased_relation_is_skipped_and_reported(
     # A retry reads the recorded result and still reports the erasure.
     assert (await _send(sender, _input(seeded))).relation_exists is False
     assert smtp_sink.messages == []
-    assert path(engine, seeded.trip_id)[0].detail == "template `welcome`; relation erased"
+    assert path(engine, seeded.trip_id)[0].detail == "template `welcome` v1; relation erased"
 
 
 async def test_an_undefined_template_variable_fails_the_send_with_the_field_named(
@@ -376,7 +376,7 @@ async def test_an_undefined_template_variable_fails_the_send_with_the_field_name
     assert "Anna" not in result.detail
     assert smtp_sink.messages == []
     [step] = path(engine, seeded.trip_id)
-    assert (step.outcome, step.detail) == ("failed", f"template `colours`; {result.detail}")
+    assert (step.outcome, step.detail) == ("failed", f"template `colours` v1; {result.detail}")
 
 
 @pytest.mark.parametrize(
@@ -400,7 +400,7 @@ async def test_a_failed_render_records_no_relation_data(
     [row] = sends(engine, seeded.trip_id)
     [step] = path(engine, seeded.trip_id)
     # Temporal history (the result), the ledger and the trip's path shown in the UI.
-    assert step.detail == f"template `broken`; {row.detail}"
+    assert step.detail == f"template `broken` v1; {row.detail}"
     assert row.detail == result.detail
     assert [v for v in ("Utrecht", "Zoë", "\\xeb", "zoe@") if v in result.detail] == []
     assert result.detail.startswith(f"template 'broken' {where}: ")
@@ -424,11 +424,16 @@ async def test_an_edited_template_is_used_by_the_next_send(
     sender = make_sender(engine, pool)
     await _send(sender, _input(seeded))
     with session_scope(engine) as session:
-        template = session.get(Template, 1)
-        assert template is not None
-        template.subject = "Hello again {{ relation.first_name }}"
-        template.html = "<p>New text for {{ relation.first_name }}</p>"
-        session.add(template)
+        # A journey version activated before template versions existed has no pin: it
+        # sends the latest version.
+        templates.update(
+            session,
+            "welcome",
+            {
+                "subject": "Hello again {{ relation.first_name }}",
+                "html": "<p>New text for {{ relation.first_name }}</p>",
+            },
+        )
     await _send(sender, _input(later))
 
     assert [m["Subject"] for m in smtp_sink.messages] == ["Welcome Anna", "Hello again Bob"]

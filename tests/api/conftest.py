@@ -14,12 +14,12 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from store.db import make_engine
 from tests.api.support import keyed_client, make_app, new_key
 from tests.conftest import make_settings, running_worker
 from tests.support.smtp import SmtpSink
+from worker.worker import Workers
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ async def worker(
     db_url: str,
     smtp_sink: SmtpSink,
     task_queue: str,
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[Workers]:
     settings = make_settings(db_url, smtp_sink, task_queue=task_queue)
     async with running_worker(dev_env.client, api_engine, settings) as running:
         yield running

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import verp
+from activities.mail.bounce_reports import send_header
 from domain.pressure import ContactPressure, QuietHours
 from domain.statuses import SuppressionReason
 from store import policy
@@ -113,7 +114,8 @@ async def test_a_marketing_mail_is_signed_tracked_and_carries_one_click_unsubscr
     assert message["Precedence"] == "bulk"
     assert message["Message-ID"] == send.message_id
     assert message["Date"]
-    assert message["X-Reisplan-Send"] == str(send.id)
+    assert send.id is not None
+    assert message["X-Reisplan-Send"] == send_header(SECRET.encode(), send.id)
     signed = dkim.verify(raw, dnsfunc=lambda name, timeout=5: dns_record)
     assert signed, "the DKIM signature does not verify"
     tags = dict(
@@ -125,7 +127,9 @@ async def test_a_marketing_mail_is_signed_tracked_and_carries_one_click_unsubscr
     # A bounce comes back to a return path that names this send, signed.
     assert verp.send_id_of(envelope_sender, SECRET.encode()) == send.id
     # The link goes through the click endpoint; mailto stays; the open pixel is there.
-    html = message.get_body(("html",)).get_content()
+    body = message.get_body(("html",))
+    assert body is not None
+    html = body.get_content()
     assert OFFER not in html and f"{PUBLIC}/t/c/" in html
     assert "mailto:help@example.org" in html
     assert f"{PUBLIC}/t/o/" in html
