@@ -15,7 +15,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from domain.conditions import STANDARD_FIELDS, EventFact, RelationFacts
-from store.models import Event, Group, GroupMember, Relation
+from store import templates
+from store.models import Event, Group, GroupMember, Relation, TemplateVersion, Trip
+
+# A relation without a locale reads English (the locale filters' fallback too).
+DEFAULT_LOCALE = "en"
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,48 @@ def load_facts(
     )
 
 
-def render_context(record: RelationRecord, event: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Template variables: `{{ relation.first_name }}`, `{{ relation.member_since }}`, and
-    the payload of the event that admitted the trip, `{{ event.fund }}` (empty when a
-    trip was not admitted by an event)."""
-    return {"relation": {**record.fields, "id": record.id}, "event": event or {}}
+def recent_events(
+    session: Session, relation_id: int, types: Collection[str], limit: int = 10
+) -> dict[str, list[dict[str, Any]]]:
+    """`recent` in templates: per event type, the relation's last `limit` events of it,
+    newest first, each its payload plus `occurred_at`. Every type asked for is present
+    (an empty list when the relation has none), so `{% for p in recent.purchase %}`
+    renders nothing rather than failing for a relation that never bought."""
+    recent: dict[str, list[dict[str, Any]]] = {}
+    for event_type in sorted(types):
+        rows = session.exec(
+            select(Event.occurred_at, Event.payload)
+            .where(col(Event.relation_id) == relation_id, col(Event.type) == event_type)
+            .order_by(col(Event.occurred_at).desc(), col(Event.id).desc())
+            .limit(limit)
+        ).all()
+        # Plain dicts: the context is pickled to a render process.
+        recent[event_type] = [{**dict(payload), "occurred_at": at} for at, payload in rows]
+    return recent
+
+
+def render_context(
+    record: RelationRecord,
+    event: dict[str, Any] | None = None,
+    recent: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Template variables: `{{ relation.first_name }}`, `{{ relation.member_since }}`, the
+    payload of the event that admitted the trip, `{{ event.fund }}` (empty when a trip
+    was not admitted by an event), and `recent` (see recent_events). `locale` and
+    `timezone` are the relation's, read by the locale filters (`| date`, `| currency`)."""
+    return {
+        "relation": {**record.fields, "id": record.id},
+        "event": event or {},
+        "recent": recent or {},
+        "locale": record.fields.get("locale") or DEFAULT_LOCALE,
+        "timezone": record.fields.get("timezone"),
+    }
+
+
+def template_for_send(session: Session, trip_id: str, key: str) -> TemplateVersion | None:
+    """The version of template `key` that this trip's journey version sends (its pin,
+    see store.templates.pinned); None when the trip or the template is gone."""
+    trip = session.get(Trip, trip_id)
+    if trip is None:
+        return None
+    return templates.pinned(session, trip.journey_id, trip.journey_version, key)

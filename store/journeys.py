@@ -18,7 +18,16 @@ from sqlmodel import Session, col, select
 from domain.definition import JourneyDefinition, parse_definition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
 from store.errors import Conflict, Invalid, NotFound, Problem
-from store.models import Group, Journey, JourneyVersion, Segment, Template, Trip, utcnow
+from store.models import (
+    Group,
+    Journey,
+    JourneyTemplate,
+    JourneyVersion,
+    Segment,
+    Template,
+    Trip,
+    utcnow,
+)
 
 
 def _stored(definition: JourneyDefinition) -> dict[str, Any]:
@@ -209,6 +218,7 @@ def activate(session: Session, journey_id: int) -> Journey:
     if result.rowcount != 1:
         session.rollback()
         raise Conflict(f"journey {journey_id} is already active")
+    _pin_templates(session, journey_id, number, definition)
     try:
         session.commit()
     except IntegrityError:
@@ -216,6 +226,38 @@ def activate(session: Session, journey_id: int) -> Journey:
         raise Conflict(f"journey {journey_id} was activated at the same time") from None
     session.refresh(journey)
     return journey
+
+
+def _pin_templates(
+    session: Session, journey_id: int, number: int, definition: JourneyDefinition
+) -> None:
+    """Pin each template the version sends at its current version. A version activated
+    again keeps the pins it has: its drained trips may still be sending them, and only
+    publishing (store.templates.publish) moves a pin."""
+    keys = sorted(definition.references().templates)
+    if not keys:
+        return
+    pinned = set(
+        session.exec(
+            select(JourneyTemplate.template_key).where(
+                col(JourneyTemplate.journey_id) == journey_id,
+                col(JourneyTemplate.journey_version) == number,
+            )
+        ).all()
+    )
+    current = session.exec(
+        select(Template.key, Template.version).where(col(Template.key).in_(keys))
+    ).all()
+    for key, template_version in current:
+        if key not in pinned:
+            session.add(
+                JourneyTemplate(
+                    journey_id=journey_id,
+                    journey_version=number,
+                    template_key=key,
+                    template_version=template_version,
+                )
+            )
 
 
 def reference_problems(session: Session, definition: JourneyDefinition) -> list[Problem]:

@@ -8,6 +8,11 @@ A render error ends up in the send ledger, the trip's path, Temporal history and
 UI, so its message holds only what the template author wrote (template key, part, line,
 error type, a variable name spelled in the template), never the exception's own text:
 Python builds that from the values involved, which are the relation's data.
+
+The pipeline: Jinja renders the parts (an MJML source, when the template has one, is
+rendered and then compiled to HTML by mrml); the CSS of `<style>` blocks is inlined into
+`style=` attributes (many mail clients drop `<style>`); a template without a text part
+gets one made from the final HTML (inscriptis).
 """
 
 from __future__ import annotations
@@ -18,13 +23,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any, Protocol, cast
 
+import css_inline
+import mrml
+from inscriptis import get_text  # type: ignore[import-untyped]  # ships no types
+from inscriptis.model.config import ParserConfig  # type: ignore[import-untyped]
+from inscriptis.model.tag import CustomHtmlTagHandlerMapping  # type: ignore[import-untyped]
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
+
+from activities.mail.filters import LOCALE_FILTERS, FilterValueError
 
 MAX_RENDERED_CHARS = 1_000_000
 _MAX_EXPONENT = 1_000
@@ -46,8 +57,9 @@ class TemplateSource:
     key: str
     version: str  # changes whenever the template is edited; keys the compile cache
     subject: str
-    html: str
+    html: str  # ignored when `mjml` is set
     text: str | None = None
+    mjml: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     def __init__(self, *, autoescape: bool, max_chars: int) -> None:
         super().__init__(autoescape=autoescape, undefined=_Undefined)
+        self.filters.update(LOCALE_FILTERS)
         self._max_chars = max_chars
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -127,8 +140,9 @@ class _Part:
 @dataclass(frozen=True)
 class _Compiled:
     subject: _Part
-    html: _Part
+    html: _Part  # the MJML when the template has it
     text: _Part | None
+    mjml: bool
 
 
 class Renderer:
@@ -144,18 +158,47 @@ class Renderer:
         self._cache: OrderedDict[tuple[str, str], _Compiled] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        # Never fetches: a stylesheet URL in a template must not make the worker call out.
+        # <link> tags stay as written (a web font) and at-rules (@media) stay in <style>,
+        # where inline attributes cannot express them.
+        self._inliner = css_inline.CSSInliner(
+            keep_at_rules=True, keep_link_tags=True, load_remote_stylesheets=False
+        )
 
     def render(self, source: TemplateSource, context: Mapping[str, Any]) -> RenderedMail:
         compiled = self._compiled(source)
         budget = [self._max_chars]
         subject = self._run(source.key, "subject", compiled.subject, context, budget)
-        html = self._run(source.key, "html", compiled.html, context, budget)
+        if compiled.mjml:
+            assert source.mjml is not None
+            mjml = self._run(source.key, "mjml", compiled.html, context, budget)
+            html = _compile_mjml(source.key, mjml, source.mjml)
+        else:
+            html = self._run(source.key, "html", compiled.html, context, budget)
+        html = self._inline_css(source.key, html)
+        # Compiling and inlining grow the HTML (a rule copied onto every element it matches).
+        if len(html) > self._max_chars:
+            part = "mjml" if compiled.mjml else "html"
+            raise RenderError(
+                f"template '{source.key}' ({part}): output larger than "
+                f"{self._max_chars:,} characters once compiled and inlined"
+            )
         if compiled.text is not None:
             text = self._run(source.key, "text", compiled.text, context, budget)
         else:
-            text = html_to_text(html)
+            text = text_of_html(html)
         # Headers are one line; a newline from a field must not break (or inject) headers.
         return RenderedMail(subject=" ".join(subject.split()), html=html, text=text)
+
+    def _inline_css(self, key: str, html: str) -> str:
+        # Without a <style> block there is nothing to inline: the HTML is left exactly as
+        # rendered (inlining would also re-serialise it and wrap a fragment in <html>).
+        if not _STYLE_BLOCK.search(html):
+            return html
+        try:
+            return self._inliner.inline(html)
+        except (css_inline.InlineError, ValueError):
+            raise RenderError(f"template '{key}' (html): its CSS cannot be inlined") from None
 
     def _compiled(self, source: TemplateSource) -> _Compiled:
         cache_key = (source.key, source.version)
@@ -164,12 +207,18 @@ class Renderer:
             if found is not None:
                 self._cache.move_to_end(cache_key)
                 return found
+        body = (
+            self._compile(source.key, "mjml", self._html, source.mjml)
+            if source.mjml
+            else self._compile(source.key, "html", self._html, source.html)
+        )
         compiled = _Compiled(
             subject=self._compile(source.key, "subject", self._plain, source.subject),
-            html=self._compile(source.key, "html", self._html, source.html),
+            html=body,
             text=(
                 self._compile(source.key, "text", self._plain, source.text) if source.text else None
             ),
+            mjml=bool(source.mjml),
         )
         with self._lock:
             self._cache[cache_key] = compiled
@@ -258,7 +307,7 @@ def _problem(error: Exception, written: frozenset[object]) -> str:
             kind = "field" if isinstance(error.name, str) else "item"
             return f"undefined variable: no {kind} {error.name!r}"
         return f"undefined variable {error.name!r}"
-    if isinstance(error, _TooLarge):
+    if isinstance(error, (_TooLarge, FilterValueError)):
         return str(error)
     if isinstance(error, MemoryError):
         return "needs more memory than a render may use"
@@ -267,79 +316,108 @@ def _problem(error: Exception, written: frozenset[object]) -> str:
     return f"{type(error).__name__} (its message is not shown: it may hold relation data)"
 
 
-# --- a plain-text part from HTML --------------------------------------------------------
+# --- MJML, CSS and the text part ----------------------------------------------------------
 
-# Tags that start a paragraph, and tags that only start a line.
-_PARAGRAPHS = frozenset(
-    {
-        "p",
-        "div",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "table",
-        "ul",
-        "ol",
-        "blockquote",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "hr",
-    }
-)
-_LINES = frozenset({"br", "li", "tr"})
-_HIDDEN = frozenset({"script", "style", "head", "title"})
+_STYLE_BLOCK = re.compile(r"<style[\s>]", re.IGNORECASE)
+
+# mj-include would read files (or URLs) of the worker: a template may not.
+_MJML_PARSER = mrml.ParserOptions(include_loader=mrml.noop_loader())
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden = 0
-        self._href: str | None = None
-        self._link_text: list[str] = []
+def _compile_mjml(key: str, rendered: str, written: str) -> str:
+    try:
+        return mrml.to_html(rendered, parser_options=_MJML_PARSER).content
+    except MemoryError:
+        raise
+    except Exception:  # mrml raises OSError for bad MJML; anything else is as unsendable
+        pass
+    # The compiler's message quotes the input, which now holds relation data. Compiling
+    # the source as written tells whether the fault is there, in the author's own text.
+    try:
+        mrml.to_html(written, parser_options=_MJML_PARSER)
+    except Exception as error:
+        raise RenderError(f"template '{key}' (mjml): invalid MJML: {error}") from None
+    raise RenderError(
+        f"template '{key}' (mjml): invalid MJML once rendered (the compiler's message is "
+        "not shown: it may quote relation data)"
+    )
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HIDDEN:
-            self._hidden += 1
-        elif tag in _PARAGRAPHS:
-            self.parts.append("\n\n")
-        elif tag in _LINES:
-            self.parts.append("\n- " if tag == "li" else "\n")
-        if tag == "a":
-            self._href = dict(attrs).get("href")
-            self._link_text = []
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag in _PARAGRAPHS:
-            self.parts.append("\n\n")
-        if tag == "a" and self._href:
-            label = "".join(self._link_text).strip()
-            if self._href not in label and not self._href.startswith("#"):
-                self.parts.append(f" ({self._href})")
-            self._href = None
+def _written(block: object) -> str:
+    # The raw text so far: the public `content` property trims a trailing space as it
+    # reads, which would glue the link's label to the word before it.
+    written = getattr(block, "_content", "")
+    return written if isinstance(written, str) else ""
 
-    def handle_data(self, data: str) -> None:
-        if self._hidden:
+
+def _link_handlers() -> Any:
+    """Links as "label (https://...)": readable in any mail client, unlike inscriptis's
+    own "[label](https://...)". A label that is the address itself is not repeated."""
+    opened: list[tuple[str, object, int]] = []
+
+    def start(state: Any, attrs: dict[str, str]) -> None:
+        href = (attrs.get("href") or "").strip()
+        if href.lower().startswith("mailto:"):
+            href = href[len("mailto:") :].split("?", 1)[0]
+        elif not href.lower().startswith(("http://", "https://")):
+            href = ""  # anchors, javascript:, template leftovers: nothing to show
+        block = state.canvas.current_block
+        opened.append((href, block, len(_written(block))))
+
+    def end(state: Any) -> None:
+        if not opened:
             return
-        # In HTML a line break in the source is just a space.
-        data = re.sub(r"\s+", " ", data)
-        self.parts.append(data)
-        if self._href is not None:
-            self._link_text.append(data)
+        href, block, start_at = opened.pop()
+        if not href:
+            return
+        current = state.canvas.current_block
+        label = _written(current)[start_at:] if current is block else ""
+        if label.strip() != href:
+            state.tags[-1].write(f" ({href})")
+
+    return CustomHtmlTagHandlerMapping(start_tag_mapping={"a": start}, end_tag_mapping={"a": end})
 
 
-def html_to_text(html: str) -> str:
-    """A readable text alternative: paragraphs kept, tags dropped, links spelled out."""
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
+def text_of_html(html: str) -> str:
+    """A readable text part made from the HTML: paragraphs and lists kept, links spelled
+    out, layout tables flattened."""
+    if not html.strip():
+        return ""
+    config = ParserConfig(custom_html_tag_handler_mapping=_link_handlers())
+    lines = (line.strip() for line in get_text(html, config).splitlines())
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+# --- related records --------------------------------------------------------------------
+
+_PARSER = ImmutableSandboxedEnvironment()  # parses only: nothing is compiled or run
+
+
+@functools.lru_cache(maxsize=512)
+def recent_types(source: TemplateSource) -> frozenset[str]:
+    """The event types a template reads from `recent` (`recent.purchase`,
+    `recent['purchase']`): only these are loaded for a render. A name reached any other
+    way (`{% set r = recent %}{{ r.purchase }}`) is not found, and rendering then names
+    it as an undefined field."""
+    found: set[str] = set()
+    for part in (source.subject, source.mjml or source.html, source.text or ""):
+        try:
+            tree = _PARSER.parse(part)
+        except (TemplateSyntaxError, RecursionError):
+            continue  # rendering reports it, with its line
+        for attr in tree.find_all(nodes.Getattr):
+            if _is_recent(attr.node):
+                found.add(attr.attr)
+        for item in tree.find_all(nodes.Getitem):
+            if (
+                _is_recent(item.node)
+                and isinstance(item.arg, nodes.Const)
+                and isinstance(item.arg.value, str)
+            ):
+                found.add(item.arg.value)
+    return frozenset(found)
+
+
+def _is_recent(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == "recent"

@@ -103,9 +103,8 @@ class RenderPool:
         with self._lock:
             known = self._checked.get(cache_key)
         if known is None:
-            known = all(
-                _parses_bounded(part) for part in (source.subject, source.html, source.text or "")
-            )
+            parts = (source.subject, source.mjml or source.html, source.text or "")
+            known = all(_parses_bounded(part) for part in parts)
             with self._lock:
                 self._checked[cache_key] = known
                 if len(self._checked) > 1024:

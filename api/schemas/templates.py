@@ -5,15 +5,18 @@ from typing import Annotated
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from activities.mail.filters import LOCALE_FILTERS
 from api.schemas.common import Id, Input, Key, Output
 
 # Only parsed here, never rendered or compiled: Jinja's compiler folds constant
 # expressions, so compiling `{{ 'a' | center(900000000) }}` would run it, in the API
 # process. Rendering happens in render processes (activities/mail/render_pool.py).
 _JINJA = ImmutableSandboxedEnvironment(autoescape=True)
+# Known here so that a template using them is accepted (the check refuses unknown ones).
+_JINJA.filters.update(LOCALE_FILTERS)
 
 
 def _jinja_syntax(source: str) -> str:
@@ -64,15 +67,37 @@ def _syntax_error(line: int, message: str) -> PydanticCustomError:
 MAX_PART_CHARS = 256 * 1024
 
 Subject = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_jinja_syntax)]
-Body = Annotated[str, Field(min_length=1, max_length=MAX_PART_CHARS), AfterValidator(_jinja_syntax)]
 Text = Annotated[str, Field(max_length=MAX_PART_CHARS), AfterValidator(_jinja_syntax)]
+
+
+_MJML_DESCRIPTION = (
+    "MJML source (Jinja over MJML), compiled to HTML at each send; when given, `html` "
+    "may be left empty and is not used"
+)
 
 
 class TemplateBase(Input):
     name: str = Field(default="", max_length=200)
     subject: Subject = Field(examples=["Welcome, {{ relation.first_name }}"])
-    html: Body = Field(examples=["<p>Hello {{ relation.first_name }},</p>"])
-    text: Text | None = Field(default=None, description="Plain-text part; optional")
+    mjml: Text | None = Field(default=None, description=_MJML_DESCRIPTION)
+    # After mjml: its validator sees whether mjml was given.
+    html: Text = Field(
+        default="",
+        validate_default=True,
+        examples=["<p>Hello {{ relation.first_name }},</p>"],
+        description="Required unless `mjml` is given",
+    )
+    text: Text | None = Field(
+        default=None, description="Plain-text part; optional (made from the HTML when absent)"
+    )
+
+    @field_validator("html")
+    @classmethod
+    def _html_or_mjml(cls, value: str, info: ValidationInfo) -> str:
+        # An mjml that failed its own check is absent from info.data: reported there.
+        if not value.strip() and info.data.get("mjml", "invalid") is None:
+            raise PydanticCustomError("missing_body", "required unless mjml is given")
+        return value
 
 
 class TemplateCreate(TemplateBase):
@@ -82,13 +107,14 @@ class TemplateCreate(TemplateBase):
 class TemplateUpdate(Input):
     name: str | None = Field(default=None, max_length=200)
     subject: Subject | None = None
-    html: Body | None = None
+    html: Text | None = Field(default=None, description="May be empty when the template has mjml")
     text: Text | None = None
+    mjml: Text | None = Field(default=None, description=_MJML_DESCRIPTION)
 
     @field_validator("name", "subject", "html")
     @classmethod
     def _not_null(cls, value: str | None) -> str:
-        # Runs only for fields the request sets; only `text` may be cleared.
+        # Runs only for fields the request sets; only `text` and `mjml` may be cleared.
         if value is None:
             raise PydanticCustomError("not_null", "may not be null")
         return value
@@ -97,11 +123,43 @@ class TemplateUpdate(Input):
 class TemplatePublic(Output):
     key: str
     name: str
+    version: int = Field(description="The latest version; every edit of the content makes one")
     subject: str
     html: str
     text: str | None
+    mjml: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class TemplateVersionPublic(Output):
+    version: int
+    subject: str
+    html: str
+    text: str | None
+    mjml: str | None
+    links: list[str] = Field(
+        description="The http(s) links written literally in the source, the only ones a "
+        "tracked click may redirect to"
+    )
+    created_at: datetime
+
+
+class TemplateVersionsPublic(Output):
+    data: list[TemplateVersionPublic]
+    count: int
+
+
+class PublishRequest(Input):
+    journey_id: Id = Field(description="The active journey to send the latest version from now on")
+
+
+class TemplatePin(Output):
+    journey_id: int
+    journey_version: int
+    template_key: str
+    template_version: int
+    published_at: datetime
 
 
 class PreviewRequest(Input):
