@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.db import make_engine
 from tests.api.support import (
+    TEST_SIGNING_KEY,
     active_journey,
     definition,
     enroll,
@@ -145,6 +146,7 @@ async def test_mail_sent_by_a_trip_shows_up_in_dev_mail(
             smtp_port=port,
             smtp_pool_size=1,
             mail_from="Reisplan <noreply@reisplan.localhost>",
+            secret_key=TEST_SIGNING_KEY.decode(),
         )
         app = make_app(
             engine=api_engine,

@@ -36,7 +36,8 @@ from activities.contracts import (
     resend_workflow_id,
 )
 from activities.dispatch import dispatch_id
-from store import journeys, ledger
+from domain.pressure import ContactPressure, QuietHours
+from store import journeys, ledger, policy
 from store.db import make_engine, session_scope
 from store.models import Segment
 from tests.conftest import make_settings, running_worker
@@ -338,6 +339,27 @@ async def unsubscribed(
     return [handle]
 
 
+async def held_back(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """Contact pressure: a mail held back by the quiet hours in the relation's own
+    timezone (the trip waits for what the send activity answers), then sent."""
+    with session_scope(engine) as session:
+        policy.save(session, ContactPressure(quiet_hours=QuietHours(start="00:00", end="23:59")))
+    add_template(engine, "quiet", "Quiet", "<p>Quiet</p>")
+    journey = add_journey(
+        engine,
+        {
+            "name": "Held back",
+            "steps": [{"id": "quiet", "type": "send_email", "template": "quiet"}],
+        },
+    )
+    relation = add_relation(engine, email="night@example.org", timezone="Asia/Tokyo")
+    handle = await start_trip(env.client, engine, settings.task_queue, journey, relation)
+    await handle.result()
+    return [handle]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "every-step-type": every_step_type,
     "send-window-wait": send_window_wait,
@@ -349,6 +371,7 @@ SCENARIOS: dict[str, Scenario] = {
     "admission-run": admission_run,
     "recurring-date": recurring_date,
     "unsubscribed": unsubscribed,
+    "held-back": held_back,
 }
 
 

@@ -62,6 +62,7 @@ def test_histories_are_committed() -> None:
         "admission-run",
         "recurring-date",
         "unsubscribed",
+        "held-back",
     } <= names
 
 
