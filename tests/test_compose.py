@@ -116,3 +116,14 @@ def test_the_image_installs_the_project() -> None:
     # Every package the distribution ships must be copied into the image.
     for package in ("domain", "store", "activities", "workflows", "api", "worker"):
         assert f"COPY {package}/ {package}/" in dockerfile, package
+
+
+def test_the_api_and_the_workers_share_the_token_secret_and_public_url(
+    services: dict[str, Any],
+) -> None:
+    # A click token the worker signed must verify in the API: one secret, required.
+    for name in ("api", "worker"):
+        env = _env(services[name])
+        assert "REISPLAN_SECRET_KEY" in env, f"{name} lacks REISPLAN_SECRET_KEY"
+        assert ":?" in str(env["REISPLAN_SECRET_KEY"]), "the secret must be required, no default"
+        assert "REISPLAN_PUBLIC_URL" in env

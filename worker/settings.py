@@ -15,7 +15,10 @@ from activities.contracts import TASK_QUEUE
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REISPLAN_", env_file=".env", extra="ignore")
+    # An empty variable (compose passes `${X:-}` through) means "not set", not "".
+    model_config = SettingsConfigDict(
+        env_prefix="REISPLAN_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     data_dir: Path = Field(
         default=Path(".reisplan"), description="Where `reisplan dev` keeps its files"
