@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from api.schemas.common import Id, Input, Output
 from api.schemas.mail_stats import MailStats
-from domain.definition import JourneyDefinition
+from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus
 
 
@@ -33,6 +33,14 @@ class JourneyPublic(Output):
     )
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("definition", mode="before")
+    @classmethod
+    def _as_stored(cls, value: Any) -> Any:
+        # A draft saved under an earlier release's bounds is shown as it was saved (a
+        # tightened bound must not make reading it a 500); editing or activating it
+        # checks it against today's rules.
+        return parse_frozen(value) if isinstance(value, dict) else value
 
 
 class JourneysPublic(Output):

@@ -6,9 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from activities.contracts import JOURNEY_VERSION
+from store.db import session_scope
+from store.models import Journey
 from tests.api.support import (
     active_journey,
     definition,
@@ -233,3 +236,22 @@ async def test_trips_keep_the_version_they_started_on(
         ("hold", 1),
         ("welcome", 0),
     ]
+
+
+async def test_a_draft_saved_under_looser_bounds_still_reads(
+    api: httpx.AsyncClient, api_engine: Engine
+) -> None:
+    # A release that tightens a bound (here: at most 500 steps) must not turn reading a
+    # draft saved before it into a 500.
+    steps: list[dict[str, Any]] = [
+        {"id": f"s{n}", "type": "wait", "duration": "PT1H"} for n in range(501)
+    ]
+    with session_scope(api_engine) as session:
+        journey = Journey(name="Old", definition={"name": "Old", "steps": steps})
+        session.add(journey)
+        session.flush()
+        journey_id = journey.id
+    response = await api.get(f"/journeys/{journey_id}")
+    assert response.status_code == 200, response.text
+    assert len(response.json()["definition"]["steps"]) == 501
+    assert (await api.get("/journeys")).status_code == 200
