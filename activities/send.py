@@ -428,10 +428,13 @@ class SendActivities:
             detail = _scrub(str(reply))
             if reply.about_recipient:
                 # A refusal of this address: hard (5xx) suppresses it at once, soft (4xx)
-                # counts towards the policy's limit. Recorded before the ledger settles,
-                # so a crash in between cannot lose it (the record is idempotent).
+                # counts towards the policy's limit; a 5.7.x policy refusal is about us as
+                # a sender, so it counts as soft and suppresses nobody at once. Recorded
+                # before the ledger settles, so a crash in between cannot lose it (the
+                # record is idempotent).
+                hard = reply.permanent and not reply.message.lstrip().startswith("5.7.")
                 await asyncio.to_thread(
-                    self._bounced, entry.id, reply.permanent, detail, activity.info().attempt
+                    self._bounced, entry.id, hard, detail, activity.info().attempt
                 )
             if reply.permanent and reply.about_recipient:
                 return await self._settle(

@@ -341,3 +341,27 @@ async def test_a_cap_of_two_a_day_holds_across_three_journeys(
     assert "at most 2 a day" in mail_rows[skipping[0]][-1].detail
     assert mail_rows[waiting[0]][-1].outcome == "sent"
     assert "held back by cap day" in mail_rows[waiting[0]][-1].detail
+
+
+async def test_a_policy_refusal_of_us_as_sender_suppresses_nobody(
+    time_env: WorkflowEnvironment, engine: Engine, settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    # 5.7.x says the receiver dislikes the sender (reputation, authentication), not that
+    # the address is bad: the relation stays mailable once the sender is fixed.
+    _offer_template(engine)
+    smtp_sink.handler.refuse["fine@example.org"] = "550 5.7.1 rejected by policy"
+    relation_id = add_relation(engine, email="fine@example.org")
+    journey = add_journey(engine, _one_mail("Offer"))
+    async with running_worker(time_env.client, engine, settings):
+        handle = await start_trip(
+            time_env.client, engine, settings.task_queue, journey, relation_id
+        )
+        await handle.result()
+    [send] = sends_of(engine, handle.id)
+    assert send.status == "bounced"
+    with session_scope(engine) as session:
+        assert is_suppressed(session, "fine@example.org") is None
+        kinds = session.exec(
+            select(SendFeedback.kind).where(col(SendFeedback.send_id) == send.id)
+        ).all()
+        assert kinds == ["soft_bounce"]
