@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from activities.mail.render import TemplateSource
 from store.models import Template, TemplateVersion
 
 
+def _source(key: str, row: Template | TemplateVersion) -> TemplateSource:
+    parts = (row.subject, row.html, row.text or "", row.mjml or "")
+    return TemplateSource(
+        key=key,
+        # Keys the render processes' compile cache: the content itself, so no edit, no
+        # re-created key and no other database (the tests share one render pool) can
+        # ever be served another template's compiled code.
+        version=hashlib.sha256("\0".join(parts).encode()).hexdigest(),
+        subject=row.subject,
+        html=row.html,
+        text=row.text,
+        mjml=row.mjml,
+    )
+
+
 def source_of(template: Template) -> TemplateSource:
     """The template as it is now (a preview of the draft an operator is editing)."""
-    return TemplateSource(
-        key=template.key,
-        # Changes with every edit, so a render process's compile cache never serves an
-        # old version.
-        version=f"{template.id}:{template.updated_at.isoformat()}",
-        subject=template.subject,
-        html=template.html,
-        text=template.text,
-        mjml=template.mjml,
-    )
+    return _source(template.key, template)
 
 
 def source_of_version(version: TemplateVersion) -> TemplateSource:
-    """One stored version (what a journey sends): immutable, so its number (with its row
-    id, unique even when a deleted key is created again) keys the compile cache."""
-    return TemplateSource(
-        key=version.template_key,
-        version=f"v{version.version}:{version.id}",
-        subject=version.subject,
-        html=version.html,
-        text=version.text,
-        mjml=version.mjml,
-    )
+    """One stored version: what a journey sends."""
+    return _source(version.template_key, version)
