@@ -93,11 +93,14 @@ def create_app(
     task_queue: str,
     allowed_hosts: Sequence[str],
     renderer: Rendering,
+    signing_key: bytes,
     mail_sink_dir: Path | None = None,
     max_body_bytes: int = limits.DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """`allowed_hosts`: the Host header values served (a DNS-rebinding page sends its own
-    name, and is refused); `mail_sink_dir` only under `reisplan dev`."""
+    name, and is refused); `signing_key` checks the tokens of tracked links and one-click
+    unsubscribes (the workers' key, Settings.signing_key()); `mail_sink_dir` only under
+    `reisplan dev`."""
     app = FastAPI(
         title="reisplan",
         summary="Marketing-automation journeys, one durable Temporal workflow per trip.",
@@ -109,6 +112,7 @@ def create_app(
     app.state.task_queue = task_queue
     app.state.mail_sink_dir = mail_sink_dir
     app.state.renderer = renderer
+    app.state.signing_key = signing_key
     errors.install(app)
     for router in routers(with_mail_sink=mail_sink_dir is not None):
         check_scopes(router)

@@ -9,6 +9,7 @@ with one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any
 
@@ -23,8 +24,24 @@ from store import keys
 from store.keys import Caller, Scope
 
 API_KEY_HEADER = "X-API-Key"
-# Routes anyone may call: a load balancer's health check has no key.
-PUBLIC_PATHS = frozenset({"/health"})
+# Routes anyone may call, as route paths (templates): a load balancer's health check has
+# no key, and neither has a relation following a link in its mail (the tracked link, the
+# open pixel, the unsubscribe page: a signed token in the path is their credential).
+PUBLIC_PATHS = frozenset({"/health", "/t/c/{token}", "/t/o/{token}.gif", "/u/{token}"})
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{[^}/]+\}", template)
+    return re.compile("".join(re.escape(p) + "[^/]+" for p in parts[:-1]) + re.escape(parts[-1]))
+
+
+_PUBLIC_PATTERNS = tuple(_template_pattern(t) for t in sorted(PUBLIC_PATHS))
+
+
+def is_public(path: str) -> bool:
+    """Whether a request path (`/t/c/abc`), or a route path as listed, is public."""
+    return path in PUBLIC_PATHS or any(p.fullmatch(path) for p in _PUBLIC_PATTERNS)
+
 
 _api_key = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -71,6 +88,7 @@ def check_scopes(router: APIRouter) -> None:
     and tell the caller of /docs which scopes each operation allows. Called on each
     router before it is included (an app's own route list holds included routers)."""
     for route in router.routes:
+        # The route's own template, exactly: a new route is never public by resemblance.
         if not isinstance(route, APIRoute) or route.path in PUBLIC_PATHS:
             continue
         allowed = [d.call for d in route.dependant.dependencies if isinstance(d.call, Allow)]

@@ -41,6 +41,7 @@ async def run(settings: Settings) -> int:
             task_queue=settings.task_queue,
             allowed_hosts=settings.allowed_hosts,
             renderer=renderer,
+            signing_key=settings.signing_key(),
             mail_sink_dir=settings.mail_sink_dir,
             max_body_bytes=settings.max_body_bytes,
         )

@@ -27,11 +27,14 @@ sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 # The Host the test clients send; the app is told to serve it (and nothing else).
 TEST_HOST = "reisplan.test"
+# Signs the tokens of tracked links and unsubscribes in the apps the tests make.
+TEST_SIGNING_KEY = b"test-signing-key"
 
 
 def make_app(**parts: Any) -> FastAPI:
     parts.setdefault("allowed_hosts", [TEST_HOST])
     parts.setdefault("renderer", shared_render_pool())
+    parts.setdefault("signing_key", TEST_SIGNING_KEY)
     return create_app(**parts)
 
 
