@@ -15,7 +15,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -207,7 +207,15 @@ class SendActivities:
 
     def _gate(self, session: Session, data: SendEmailInput, key: str, facts: _Facts) -> ledger.Gate:
         """What the claim makes of this send: skipped for good, held back by the
-        contact-pressure policy, or allowed now (and counted towards the caps)."""
+        contact-pressure policy, or allowed now (and counted towards the caps); with the
+        address it is for, which a later bounce or complaint suppresses."""
+        gate = self._decide(session, data, key, facts)
+        email = facts.relation.email if facts.relation is not None else None
+        return replace(gate, address_hash=suppressions.address_hash(email) if email else None)
+
+    def _decide(
+        self, session: Session, data: SendEmailInput, key: str, facts: _Facts
+    ) -> ledger.Gate:
         version = facts.template.version if facts.template is not None else None
         settings = data.pressure
         transactional = settings is not None and settings.transactional
@@ -426,19 +434,21 @@ class SendActivities:
             return await self._settled_or_retry(await self._get(key))
         except SmtpReply as reply:
             detail = _scrub(str(reply))
-            if reply.about_recipient:
+            about_us = _about_sender(reply)
+            if reply.about_recipient and not (about_us and not reply.permanent):
                 # A refusal of this address: hard (5xx) suppresses it at once, soft (4xx)
-                # counts towards the policy's limit; a 5.7.x policy refusal is about us as
-                # a sender, so it counts as soft and suppresses nobody at once. Recorded
-                # before the ledger settles, so a crash in between cannot lose it (the
-                # record is idempotent).
-                hard = reply.permanent and not reply.message.lstrip().startswith("5.7.")
+                # counts towards the policy's limit, once per send whatever its retries; a
+                # 5.7.x refusal is about us as a sender (reputation, authentication), so
+                # it counts as soft and suppresses nobody at once. Recorded before the
+                # ledger settles, so a crash in between cannot lose it (it is idempotent).
                 await asyncio.to_thread(
-                    self._bounced, entry.id, hard, detail, activity.info().attempt
+                    self._bounced, entry.id, reply.permanent and not about_us, detail
                 )
             if reply.permanent and reply.about_recipient:
+                # A policy refusal went nowhere: failed, not a bounce of the address.
+                status = SendStatus.failed if about_us else SendStatus.bounced
                 return await self._settle(
-                    key, SendStatus.bounced, detail, (SendStatus.claimed, SendStatus.transmitting)
+                    key, status, detail, (SendStatus.claimed, SendStatus.transmitting)
                 )
             # Refused with a reply: the message was definitely not accepted.
             await asyncio.to_thread(ledger.release, self._engine, key)
@@ -468,7 +478,7 @@ class SendActivities:
             key, SendStatus.sent, "", (SendStatus.transmitting, SendStatus.uncertain)
         )
 
-    def _bounced(self, send_id: int, hard: bool, detail: str, attempt: int) -> None:
+    def _bounced(self, send_id: int, hard: bool, detail: str) -> None:
         with session_scope(self._engine) as session:
             send = session.get(Send, send_id)
             if send is None:
@@ -478,8 +488,9 @@ class SendActivities:
                 send,
                 hard=hard,
                 detail=detail,
-                # One record per attempt: each 4xx of a retried send counts once.
-                dedupe_key=f"smtp:{send_id}:{attempt}",
+                # One record per send: a relay's throttling or greylisting retried five
+                # times is one soft bounce, not five.
+                dedupe_key=f"smtp:{send_id}",
                 soft_limit=policy.load(session).soft_bounce_limit,
             )
 
@@ -591,10 +602,17 @@ class SendActivities:
 
 def _now(data: SendEmailInput) -> datetime:
     """Temporal's time for this attempt: the workflow's clock when it scheduled the send,
-    moved on by how long Temporal took to start this attempt (a retry runs later)."""
+    moved on by how long Temporal took to start this attempt."""
     info = activity.info()
     if data.pressure is None:
         return info.started_time
-    return data.pressure.now + max(
-        timedelta(0), info.current_attempt_scheduled_time - info.scheduled_time
-    )
+    # Started minus first scheduled: the time the send waited in the (rate-limited) mail
+    # task queue and between retries. A send admitted at 20:30 that starts at 21:10 is
+    # judged at 21:10, inside the quiet hours.
+    return data.pressure.now + max(timedelta(0), info.started_time - info.scheduled_time)
+
+
+def _about_sender(reply: SmtpReply) -> bool:
+    """A refusal of us, not of the address: 421 (the server is closing on us) and the
+    enhanced status class x.7.x (policy: reputation, authentication, rate limits)."""
+    return reply.code == 421 or reply.message.lstrip()[1:4] == ".7."

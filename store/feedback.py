@@ -18,7 +18,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from domain.statuses import FeedbackKind, SuppressionReason
+from domain.statuses import FeedbackKind, SendStatus, SuppressionReason
 from store import suppressions
 from store.models import Relation, Send, SendFeedback, utcnow
 
@@ -63,9 +63,15 @@ def record(
     return True
 
 
-def _address(session: Session, send: Send) -> str | None:
+def _recipient(session: Session, send: Send) -> str | None:
+    """The hash of the address the mail went to (a relation may have changed its address
+    since); for sends from before it was recorded, the relation's current one."""
+    if send.address_hash:
+        return send.address_hash
     relation = session.get(Relation, send.relation_id)
-    return relation.email if relation is not None and relation.email else None
+    if relation is None or not relation.email:
+        return None
+    return suppressions.address_hash(relation.email)
 
 
 def bounce(
@@ -84,15 +90,15 @@ def bounce(
     assert send.id is not None
     if not record(session, send.id, kind, detail=detail, dedupe_key=dedupe_key, at=at):
         return False
-    address = _address(session, send)
+    address = _recipient(session, send)
     if address is None:
         return True  # erased since: nothing left to suppress
     if hard:
-        suppressions.suppress(
+        suppressions.suppress_hash(
             session, address, SuppressionReason.hard_bounce, detail, send_id=send.id
         )
     elif soft_bounces(session, send.relation_id) >= soft_limit:
-        suppressions.suppress(
+        suppressions.suppress_hash(
             session,
             address,
             SuppressionReason.soft_bounces,
@@ -103,16 +109,28 @@ def bounce(
 
 
 def soft_bounces(session: Session, relation_id: int) -> int:
-    """Soft bounces since the relation's last hard-bounce-free delivery is what mail
-    providers look at; counted simply over all its sends."""
+    """The relation's sends that soft-bounced since its last clean delivery (a mail sent
+    with no bounce of any kind): a mailbox full last year says nothing today."""
+    bounced = select(SendFeedback.send_id).where(
+        col(SendFeedback.kind).in_((FeedbackKind.soft_bounce, FeedbackKind.hard_bounce))
+    )
+    last_clean = (
+        select(func.max(Send.id))
+        .where(
+            col(Send.relation_id) == relation_id,
+            col(Send.status) == SendStatus.sent,
+            col(Send.id).not_in(bounced),
+        )
+        .scalar_subquery()
+    )
     return int(
         session.exec(
-            select(func.count())
-            .select_from(SendFeedback)
+            select(func.count(func.distinct(SendFeedback.send_id)))
             .join(Send, col(Send.id) == col(SendFeedback.send_id))
             .where(
                 col(Send.relation_id) == relation_id,
                 col(SendFeedback.kind) == FeedbackKind.soft_bounce,
+                col(Send.id) > func.coalesce(last_clean, 0),
             )
         ).one()
     )
@@ -123,9 +141,9 @@ def complaint(session: Session, send: Send, *, detail: str, dedupe_key: str) -> 
     assert send.id is not None
     if not record(session, send.id, FeedbackKind.complaint, detail=detail, dedupe_key=dedupe_key):
         return False
-    address = _address(session, send)
+    address = _recipient(session, send)
     if address is not None:
-        suppressions.suppress(
+        suppressions.suppress_hash(
             session, address, SuppressionReason.complaint, detail, send_id=send.id
         )
     return True
@@ -147,8 +165,9 @@ def unsubscribe(session: Session, send: Send, *, detail: str = "one-click") -> b
     if relation is not None:
         relation.opt_in_email = False
         session.add(relation)
-        if relation.email:
-            suppressions.suppress(
-                session, relation.email, SuppressionReason.unsubscribe, detail, send_id=send.id
-            )
+    address = _recipient(session, send)
+    if address is not None:
+        suppressions.suppress_hash(
+            session, address, SuppressionReason.unsubscribe, detail, send_id=send.id
+        )
     return True

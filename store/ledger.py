@@ -48,6 +48,7 @@ class Gate:
     sent_at: datetime | None = None
     # The template version the send is built from: a click may only lead to its links.
     template_version: int | None = None
+    address_hash: str | None = None  # of the recipient, when the relation has an address
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def claim(
             row.not_before = verdict.not_before
             row.sent_at = verdict.sent_at
             row.template_version = verdict.template_version
+            row.address_hash = verdict.address_hash
             if verdict.detail or row.detail:
                 row.detail = verdict.detail
             session.add(row)

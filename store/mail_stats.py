@@ -10,7 +10,8 @@ Definitions (the API documents them the same way):
   such a send gave up: `failed`); `deferred`: held back by the contact pressure while its
   trip runs (once the trip has ended it will never go: skipped, reason `trip_ended`).
 - Opens, clicks, unsubscribes and complaints count sends ("unique") and, for opens and
-  clicks, every report ("total"). A human open is one not flagged as a machine's.
+  clicks, every report ("total"). A human open is one not flagged as a machine's; a
+  send that was clicked counts as opened by a human, reported or not.
 - A conversion is a sent mail whose relation has an event of the rule's type between
   the send and `within` later (days of 24 hours: the window is counted in UTC).
 """
@@ -330,8 +331,10 @@ def _feedback(session: Session, where: Sequence[Sql], into: dict[Group, MailFigu
             _sends_where(and_(hard, col(Send.status) != SendStatus.bounced)),
             _sends_where(and_(hard, col(Send.status) == SendStatus.sent)),
             _sends_where(kind == FeedbackKind.soft_bounce),
-            _sends_where(human),
-            _sends_where(opened),
+            # A click proves a person read the mail (with its images blocked, perhaps):
+            # a clicked send counts as opened, so click-to-open never exceeds 100 %.
+            _sends_where(or_(human, clicked)),
+            _sends_where(or_(opened, clicked)),
             _rows_where(opened),
             _rows_where(human),
             _sends_where(clicked),

@@ -295,6 +295,9 @@ class Send(SQLModel, table=True):
     # Temporal's time of the attempt that went to SMTP: the frequency caps count these.
     sent_at: datetime | None = _ts(nullable=True, index=True)
     not_before: datetime | None = _ts(nullable=True)  # while deferred
+    # The recipient's address as the mail went out (hashed, as on the suppression list):
+    # a bounce that arrives after the relation changed its address suppresses the old one.
+    address_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = _ts(nullable=False, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -37,7 +37,17 @@ def suppress(
 ) -> bool:
     """Put the address on the list (in the caller's transaction); False when it was
     already there (the first reason stays)."""
-    key = address_hash(address)
+    return suppress_hash(session, address_hash(address), reason, detail, send_id)
+
+
+def suppress_hash(
+    session: Session,
+    key: str,
+    reason: SuppressionReason,
+    detail: str = "",
+    send_id: int | None = None,
+) -> bool:
+    """`suppress` for an address known only by its hash (the one a send went to)."""
     if session.exec(select(Suppression.id).where(col(Suppression.address_hash) == key)).first():
         return False
     try:

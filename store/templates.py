@@ -146,10 +146,11 @@ def version_of(session: Session, key: str, version: int) -> TemplateVersion:
     if not found.links:
         links = _links(found)
         if links:
+            # In the caller's transaction (a send's claim must not commit half-way): kept
+            # when it commits, found again when it does not.
             found.links = links
             session.add(found)
-            session.commit()
-            session.refresh(found)
+            session.flush()
     return found
 
 
@@ -159,11 +160,11 @@ def _current_without_row(session: Session, key: str, version: int) -> TemplateVe
     template = get(session, key)
     if template.version != version:
         raise NotFound(f"version of template '{key}'", version)
-    session.add(_version_row(template))
     try:
-        session.commit()
+        with session.begin_nested():  # a savepoint: the caller's transaction goes on
+            session.add(_version_row(template))
     except IntegrityError:
-        session.rollback()  # another reader made it first
+        pass  # another reader made it first
     found = session.exec(
         select(TemplateVersion).where(
             col(TemplateVersion.template_key) == key, col(TemplateVersion.version) == version

@@ -37,6 +37,8 @@ def make(secret: bytes, token: Token) -> str:
 
 def read(secret: bytes, text: str, purpose: Purpose) -> Token | None:
     """The token, or None when it is malformed, of another purpose or tampered with."""
+    if not text.isascii():  # compare_digest refuses non-ASCII str: not one of ours anyway
+        return None
     body, _, signed = text.rpartition(".")
     if not body.startswith(purpose) or not hmac.compare_digest(signature(secret, body), signed):
         return None

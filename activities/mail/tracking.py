@@ -113,12 +113,11 @@ class _AnchorFinder(HTMLParser):
 
 # --- Machine opens -------------------------------------------------------------------
 
-# Image proxies of webmail providers and the link scanners of mail gateways fetch every
-# image of a mail whether or not a person reads it. Matched case-insensitively.
+# The link scanners of mail gateways and some clients fetch every image of a mail whether
+# or not a person reads it. Matched case-insensitively. Gmail's and Yahoo's image proxies
+# are not here: they fetch when the person opens the mail (then cache), so their opens
+# are human; flagging them would put a Gmail-heavy list's open rate near zero.
 _MACHINE_AGENTS = (
-    "googleimageproxy",  # Gmail caches images through its proxy
-    "yahoomailproxy",
-    "ymailproxy",
     "outlook-iosandroid",  # Outlook mobile prefetches on sync
     "barracuda",
     "mimecast",

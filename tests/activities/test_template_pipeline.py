@@ -100,7 +100,8 @@ def test_a_version_from_before_links_were_kept_gets_them_once(any_engine: Engine
         session.add(
             TemplateVersion(template_key="old", version=1, subject="s", html=WELCOME["html"])
         )
-    with Session(any_engine) as session:
+    # Found in the reader's transaction (a send's claim), kept when it commits.
+    with session_scope(any_engine) as session:
         assert templates.version_of(session, "old", 1).links == ["https://example.org/start"]
     with Session(any_engine) as session:
         stored = session.exec(

@@ -478,3 +478,31 @@ async def test_template_stats_404s_and_scopes(
         assert (await support.get("/templates/welcome/stats")).status_code == 200
     async with keyed_client(app, new_key(api_engine, Scope.app)) as caller:
         assert (await caller.get("/templates/welcome/stats")).status_code == 403
+
+
+async def test_a_click_without_a_reported_open_counts_as_opened(
+    api: httpx.AsyncClient, api_engine: Engine
+) -> None:
+    # Images blocked: the pixel never loaded, but the person clicked. Without counting
+    # the click as an open, click-to-open would be 2 / 1 = 200 %.
+    await template(api, "welcome")
+    await template(api, "nudge")
+    journey = (await active_journey(api, WELCOME))["id"]
+    with Session(api_engine) as session:
+        _template_version(session, "welcome", LINKS)
+        session.commit()
+    _write(
+        api_engine,
+        journey,
+        "welcome",
+        "welcome",
+        [
+            Mail(SendStatus.sent, sent_at=T, feedback=[_open(), _click(0)]),
+            Mail(SendStatus.sent, sent_at=T, feedback=[_click(1)]),
+            Mail(SendStatus.sent, sent_at=T, feedback=[_open(machine=True)]),
+        ],
+    )
+    mail = _step(await ok(api.get(f"/journeys/{journey}/stats")), "welcome")["mail"]
+    assert (mail["opened"]["unique"], mail["opened"]["unique_with_machine"]) == (2, 3)
+    assert (mail["opened"]["total"], mail["opened"]["human_total"]) == (2, 1)
+    assert mail["rates"]["click_to_open"] == 1.0

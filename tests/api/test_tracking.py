@@ -260,6 +260,7 @@ async def test_a_tampered_token_redirects_nowhere(
         "an open token": tokens.make(TEST_SIGNING_KEY, Token("o", first.send_id)),
         "another workspace's key": tokens.make(b"other", Token("c", first.send_id, 0)),
         "a host": "evil.example",
+        "not ASCII": f"{body}.{signature[:-1]}é",
     }
     for what, token in tampered.items():
         response = await mail_client.get(f"/t/c/{token}")
@@ -286,6 +287,7 @@ async def test_the_pixel_is_a_gif_for_any_token_and_records_opens(
         open_path(seeded.send_id),
         open_path(seeded.send_id),
         "/t/o/nonsense.gif",
+        "/t/o/o1.0.%C3%A9.gif",  # not ASCII: still an image, never an error
         f"/t/o/{tokens.make(TEST_SIGNING_KEY, Token('o', 999_999))}.gif",
         f"/t/o/{tokens.make(b'other', Token('o', seeded.send_id))}.gif",
     ):
@@ -313,12 +315,19 @@ async def test_likely_machine_opens_are_flagged_and_make_no_event(
     proxy = seed_send(api_engine)
     apple = seed_send(api_engine, email="bob@example.org")
     quick = seed_send(api_engine, email="cleo@example.org", sent_ago=timedelta(seconds=1))
-    gmail = (
+    gmail = seed_send(api_engine, email="dora@example.org")
+    scanner = "Mozilla/5.0 (compatible; Mimecast URL protect)"
+    gmail_proxy = (
         "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
     )
     async with keyed_client(app, None) as client:
-        await client.get(open_path(proxy.send_id), headers={"User-Agent": gmail})
+        await client.get(open_path(proxy.send_id), headers={"User-Agent": scanner})
         await client.get(open_path(quick.send_id))
+        # Gmail's proxy fetches when the person opens the mail: a human open.
+        await client.get(open_path(gmail.send_id), headers={"User-Agent": gmail_proxy})
+    [human] = feedback(api_engine, gmail.send_id, "open")
+    assert not human.machine
+    assert len(events_of(api_engine, gmail.relation_id, "email_opened")) == 1
     # Apple Mail Privacy Protection fetches from Apple's network, with an ordinary agent.
     transport = httpx.ASGITransport(app=app, client=("17.58.100.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url=f"http://{TEST_HOST}") as client:
@@ -326,7 +335,7 @@ async def test_likely_machine_opens_are_flagged_and_make_no_event(
         assert response.content == PIXEL
 
     for seeded, why in (
-        (proxy, "googleimageproxy"),
+        (proxy, "mimecast"),
         (apple, "Apple Mail Privacy Protection"),
         (quick, "within seconds"),
     ):
@@ -462,6 +471,9 @@ async def test_one_click_post_unsubscribes_at_once_and_again_is_fine(
 
     refused = await mail_client.post(f"/u/{'u' + str(seeded.send_id)}.0.forged", **one_click)
     assert (refused.status_code, "location" in refused.headers) == (404, False)
+    for method in ("GET", "POST"):
+        odd = await mail_client.request(method, f"/u/u{seeded.send_id}.0.%C3%A9")
+        assert odd.status_code == 404, method
 
 
 async def test_an_unsubscribe_token_of_another_send_unsubscribes_only_its_own_relation(

@@ -87,3 +87,52 @@ def test_the_passage_rename_keeps_every_row_both_ways(db_url: str) -> None:
         ids = connection.execute(text("SELECT id FROM passage ORDER BY seq")).scalars().all()
     engine.dispose()
     assert ids[1] > ids[0], "the id sequence did not survive the rename"
+
+
+def test_journeys_active_before_template_versions_keep_sending_what_they_sent(
+    db_url: str,
+) -> None:
+    """0006: every existing journey version is pinned to version 1 of its templates, so
+    an edit after the upgrade reaches only journeys it is published to."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from store import templates
+    from store.migrate import alembic_config, upgrade
+
+    command.downgrade(alembic_config(db_url), "0005")
+    engine = make_engine(db_url)
+    definition = '{"name": "j", "steps": [{"id": "hi", "type": "send_email", "template": "hi"}]}'
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO template (key, name, subject, html, created_at, updated_at) "
+                "VALUES ('hi', 'hi', 'Hi', '<p>old</p>', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO journey (name, status, definition, active_version, created_at, "
+                "updated_at) VALUES ('j', 'active', :d, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"d": definition},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO journey_version (journey_id, version, definition, digest, "
+                "created_at) VALUES ((SELECT max(id) FROM journey), 1, :d, 'x', "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {"d": definition},
+        )
+    engine.dispose()
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with session_scope(engine) as session:
+        templates.update(session, "hi", {"html": "<p>new</p>"})
+    with session_scope(engine) as session:
+        journey_id = session.exec(text("SELECT max(id) FROM journey")).scalar()  # type: ignore[call-overload]
+        pinned = templates.pinned(session, journey_id, 1, "hi")
+        assert pinned is not None and (pinned.version, pinned.html) == (1, "<p>old</p>")
+        assert templates.latest(session, "hi").html == "<p>new</p>"  # type: ignore[union-attr]
+    engine.dispose()

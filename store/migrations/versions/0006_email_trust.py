@@ -7,6 +7,7 @@ Create Date: 2026-12-07 04:30:00
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -60,6 +61,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["journey_id"], ["journey.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("journey_id", "journey_version", "template_key"),
     )
+    _pin_existing_versions()
 
     op.add_column("send", sa.Column("template_version", sa.Integer(), nullable=True))
     op.add_column("send", sa.Column("reason", _STR(length=32), nullable=False, server_default=""))
@@ -69,6 +71,7 @@ def upgrade() -> None:
     )
     op.add_column("send", sa.Column("sent_at", _TS, nullable=True))
     op.add_column("send", sa.Column("not_before", _TS, nullable=True))
+    op.add_column("send", sa.Column("address_hash", _STR(length=64), nullable=True))
     op.create_index(op.f("ix_send_sent_at"), "send", ["sent_at"])
 
     op.create_table(
@@ -121,6 +124,28 @@ def upgrade() -> None:
     )
 
 
+def _pin_existing_versions() -> None:
+    """Every journey version made before template versions sends what it sent until now,
+    version 1: an edit after the upgrade must not reach journeys already active."""
+    bind = op.get_bind()
+    existing = {key for (key,) in bind.execute(sa.text("SELECT key FROM template"))}
+    rows = bind.execute(sa.text("SELECT journey_id, version, definition FROM journey_version"))
+    pins = []
+    for journey_id, version, definition in rows:
+        steps = (json.loads(definition) if isinstance(definition, str) else definition)["steps"]
+        keys = {step["template"] for step in steps if step.get("template") in existing}
+        pins += [{"journey": journey_id, "version": version, "key": key} for key in sorted(keys)]
+    if pins:
+        bind.execute(
+            sa.text(
+                "INSERT INTO journey_template (journey_id, journey_version, template_key, "
+                "template_version, published_at) VALUES (:journey, :version, :key, 1, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            pins,
+        )
+
+
 def downgrade() -> None:
     op.drop_table("workspace_setting")
     op.drop_table("journey_exit")
@@ -129,7 +154,14 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_send_feedback_send_id"), table_name="send_feedback")
     op.drop_table("send_feedback")
     op.drop_index(op.f("ix_send_sent_at"), table_name="send")
-    for column in ("not_before", "sent_at", "transactional", "reason", "template_version"):
+    for column in (
+        "address_hash",
+        "not_before",
+        "sent_at",
+        "transactional",
+        "reason",
+        "template_version",
+    ):
         op.drop_column("send", column)
     op.drop_table("journey_template")
     op.drop_index(op.f("ix_template_version_template_key"), table_name="template_version")
