@@ -13,9 +13,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from temporalio.common import SearchAttributeKey
 
-from domain.schema import TimeWindow
 from domain.conditions import Condition
 from domain.definition import JourneyDefinition, parse_frozen
+from domain.schema import TimeWindow
 
 # Re-exported: activity results and inputs speak in these statuses.
 from domain.statuses import Outcome as Outcome

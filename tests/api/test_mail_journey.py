@@ -97,9 +97,7 @@ async def test_a_tracked_mail_is_opened_clicked_and_unsubscribed_and_the_stats_s
 
     # The click is an event: the trip that waited for it goes on, and the next mail is
     # not sent, since Eva unsubscribed.
-    ended = await trip_when(
-        api, trip["id"], lambda t: t["status"] == "completed", "the trip's end"
-    )
+    ended = await trip_when(api, trip["id"], lambda t: t["status"] == "completed", "the trip's end")
     assert [(p["step_id"], p["outcome"]) for p in ended["path"]] == [
         ("offer", "sent"),
         ("clicked", "received"),
