@@ -29,7 +29,9 @@ class MaildirHandler:
         self.maildir = mailbox.Maildir(directory, create=False)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        content: bytes = envelope.content
+        # As a delivering MTA does (RFC 5321 4.4): the envelope sender, here the VERP
+        # address a bounce would go to, becomes the Return-Path header.
+        content: bytes = f"Return-Path: <{envelope.mail_from}>\r\n".encode() + envelope.content
         message = email.message_from_bytes(content, policy=email.policy.default)
         # Maildir writes to tmp/ and renames into new/: a reader never sees half a message.
         self.maildir.add(content)

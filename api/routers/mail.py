@@ -65,6 +65,18 @@ def _read(path: Path) -> MailMessage | None:
     return _summary(parsed)
 
 
+TRUST_HEADERS = (
+    "Return-Path",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Id",
+    "Precedence",
+    "Auto-Submitted",
+    "DKIM-Signature",
+    "X-Reisplan-Send",
+)
+
+
 def _summary(message: EmailMessage) -> MailMessage:
     return MailMessage(
         to=str(message.get("To", "")),
@@ -74,6 +86,9 @@ def _summary(message: EmailMessage) -> MailMessage:
         message_id=message.get("Message-ID"),
         text=_part(message, "plain"),
         html=_part(message, "html"),
+        headers={
+            name: str(message[name]) for name in TRUST_HEADERS if message[name] is not None
+        },
     )
 
 

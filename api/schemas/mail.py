@@ -15,6 +15,11 @@ class MailMessage(Output):
     message_id: str | None
     text: str | None = Field(description="The plain-text part")
     html: str | None = Field(description="The HTML part")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="What a bulk sender is judged by: List-Unsubscribe(-Post), List-Id, "
+        "Precedence, Auto-Submitted, DKIM-Signature, the VERP Return-Path, ...",
+    )
 
 
 class MailPublic(Output):

@@ -177,5 +177,10 @@ async def test_mail_sent_by_a_trip_shows_up_in_dev_mail(
             )
             assert "Hello Anna, nice to meet you." in message["html"]
             assert "Hello Anna" in message["text"]
+            # What a new user checks the one-click unsubscribe and the VERP return by.
+            headers = message["headers"]
+            assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            assert headers["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/u/")
+            assert headers["Return-Path"].startswith("<bounces+")
     finally:
         controller.stop()
