@@ -61,7 +61,7 @@ async def test_a_finished_trip_reads_as_what_happened(
     [send] = sends_of(engine, handle.id)
     assert (hello.outcome, hello.detail) == (
         "sent",
-        f"template `hello`; Message-ID {send.message_id}",
+        f"template `hello` v1; Message-ID {send.message_id}",
     )
     trip = trip_row(engine, handle.id)
     assert (trip.status, trip.current_step) == ("completed", "hello")
