@@ -6,7 +6,6 @@ Everything here happens before a clock starts.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -60,23 +59,6 @@ volunteer</a> and join us on Saturday mornings.</p>
 <p class="footer">You receive this mail because you are a friend of the foundation.
 <a href="https://example.org/about">About us</a>.</p>
 </body></html>"""
-
-
-def dkim_key(workdir: Path) -> tuple[Path, str]:
-    """A fresh 2048-bit RSA key as a PEM file, and its DNS TXT record (`p=` public key)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = workdir / "dkim.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return path, f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
 
 
 def mail_settings(database_url: str, workdir: Path, dkim_pem: Path) -> Settings:

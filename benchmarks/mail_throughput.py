@@ -41,6 +41,7 @@ from benchmarks.devserver import TUNED_PRAGMAS, dev_server
 from benchmarks.mail_profile import profiled
 from benchmarks.mail_report import KINDS, MailPhase, MailRun, write_results
 from benchmarks.report import RESULTS, machine_info
+from tests.support.dkim import dkim_key
 from worker.worker import build_render_pool
 
 # activity-serial runs once, after the rounds, to time the stages of a send.
@@ -105,7 +106,8 @@ async def main_async(args: argparse.Namespace) -> MailRun:
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="reisplan-bench-mail-") as tmp:
         workdir = Path(tmp)
-        key_path, txt = mail_setup.dkim_key(workdir)
+        key_path, record = dkim_key(workdir)
+        txt = record.decode()
         store = mail_setup.make_store(workdir)
         settings = mail_setup.mail_settings(store.url, workdir, key_path)
         renderer = build_render_pool(settings)

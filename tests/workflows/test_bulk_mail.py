@@ -4,7 +4,6 @@ workspace's contact-pressure policy in each relation's own timezone."""
 
 from __future__ import annotations
 
-import base64
 import email
 import email.policy
 from datetime import UTC, datetime, timedelta
@@ -13,8 +12,6 @@ from typing import Any
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
@@ -28,6 +25,7 @@ from store.db import session_scope
 from store.models import SendFeedback
 from store.suppressions import is_suppressed, suppress
 from tests.conftest import running_worker
+from tests.support.dkim import dkim_key
 from tests.support.smtp import SmtpSink
 from tests.workflows.support import (
     add_journey,
@@ -62,21 +60,8 @@ def _offer_template(engine: Engine) -> None:
 
 
 @pytest.fixture
-def dkim_key(tmp_path: Path) -> tuple[Path, bytes]:
-    """A throwaway RSA key: its PEM file for the worker, its DNS record for the check."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path / "dkim.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+def signing_key(tmp_path: Path) -> tuple[Path, bytes]:
+    return dkim_key(tmp_path)
 
 
 def _trusted_settings(settings: Settings, **more: Any) -> Settings:
@@ -88,9 +73,9 @@ async def test_a_marketing_mail_is_signed_tracked_and_carries_one_click_unsubscr
     engine: Engine,
     settings: Settings,
     smtp_sink: SmtpSink,
-    dkim_key: tuple[Path, bytes],
+    signing_key: tuple[Path, bytes],
 ) -> None:
-    key_path, dns_record = dkim_key
+    key_path, dns_record = signing_key
     settings = _trusted_settings(
         settings, dkim_private_key=key_path, dkim_selector="rp2026", dkim_domain="example.org"
     )
