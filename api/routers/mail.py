@@ -86,9 +86,7 @@ def _summary(message: EmailMessage) -> MailMessage:
         message_id=message.get("Message-ID"),
         text=_part(message, "plain"),
         html=_part(message, "html"),
-        headers={
-            name: str(message[name]) for name in TRUST_HEADERS if message[name] is not None
-        },
+        headers={name: str(message[name]) for name in TRUST_HEADERS if message[name] is not None},
     )
 
 
