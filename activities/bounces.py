@@ -53,12 +53,16 @@ class BounceActivities:
                 try:
                     reports = bounce_reports.parse(raw, self._secret)
                 except Exception as error:  # a message we cannot read must not stop the rest
-                    activity.logger.warning(
-                        "bounce mailbox message %s could not be parsed (%s): left there",
+                    # Set aside like a non-report (IMAP: marked seen and kept; POP3:
+                    # deleted): it would fail the same way at every run, and enough of them
+                    # at the head of the mailbox would keep the reader from newer reports.
+                    activity.logger.error(
+                        "bounce mailbox message %s could not be parsed (%s): set aside",
                         ref,
                         type(error).__name__,
                     )
                     counts["failed"] += 1
+                    box.set_aside(ref)
                     continue
                 if not reports:
                     activity.logger.info("bounce mailbox message %s reports nothing", ref)

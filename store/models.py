@@ -279,7 +279,8 @@ class Send(SQLModel, table=True):
     relation_id: int = Field(index=True)
     journey_id: int = Field(index=True)
     template: str = Field(max_length=100)
-    message_id: str = Field(max_length=300)
+    # Indexed: a complaint that quotes only the original's Message-ID is matched by it.
+    message_id: str = Field(max_length=300, index=True)
     # domain.statuses.SendStatus: claimed -> transmitting -> sent | bounced | failed |
     # skipped; uncertain when a claim is found in `transmitting` by a later attempt.
     status: str = Field(default=SendStatus.claimed, max_length=16, index=True)

@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 
 from activities.bounces import BounceActivities
 from activities.contracts import READ_BOUNCES_WORKFLOW, ReadBouncesInput, ReadBouncesResult
-from activities.mail import verp
+from activities.mail import bounce_reports, verp
 from store import suppressions
 from store.db import make_engine, session_scope
 from store.ledger import message_id_for
@@ -403,3 +403,29 @@ def test_the_test_pop3_server_keeps_to_the_protocol(mailbox: Pop3Server) -> None
     third.dele(1)
     third.quit()
     assert mailbox.messages == []
+
+
+def test_messages_the_parser_fails_on_do_not_keep_the_reader_from_newer_reports(
+    engine: Engine, mailbox: Pop3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two messages the parser cannot read (a parser bug, simulated by wrapping the real
+    parser) at the head of the mailbox, a real DSN behind them, and a reader that takes
+    two messages a run: the DSN is applied by the second run, not never."""
+    [jan] = add_sends(engine, "jan@example.org")
+    for n in range(2):
+        mailbox.put(f"Subject: odd {n}\r\nX-Breaks-Parser: yes\r\n\r\nbody\r\n".encode())
+    mailbox.put(hard_bounce(jan, "<dsn-1@mail.example.net>"))
+    real = bounce_reports.parse
+
+    def parse(raw: bytes, secret: bytes) -> list[bounce_reports.Report]:
+        if b"X-Breaks-Parser" in raw:
+            raise ValueError("the parser cannot read this")
+        return real(raw, secret)
+
+    monkeypatch.setattr(bounce_reports, "parse", parse)
+    activities = BounceActivities(engine, mailbox.url, SECRET)
+    first = ActivityEnvironment().run(activities.read_bounce_mailbox, ReadBouncesInput(limit=2))
+    assert first == ReadBouncesResult(read=2, failed=2)
+    second = ActivityEnvironment().run(activities.read_bounce_mailbox, ReadBouncesInput(limit=2))
+    assert second == ReadBouncesResult(read=1, hard=1)
+    assert suppression(engine, "jan@example.org") == "hard_bounce"

@@ -73,6 +73,7 @@ def upgrade() -> None:
     op.add_column("send", sa.Column("not_before", _TS, nullable=True))
     op.add_column("send", sa.Column("address_hash", _STR(length=64), nullable=True))
     op.create_index(op.f("ix_send_sent_at"), "send", ["sent_at"])
+    op.create_index(op.f("ix_send_message_id"), "send", ["message_id"])
 
     op.create_table(
         "send_feedback",
@@ -153,6 +154,7 @@ def downgrade() -> None:
     op.drop_table("suppression")
     op.drop_index(op.f("ix_send_feedback_send_id"), table_name="send_feedback")
     op.drop_table("send_feedback")
+    op.drop_index(op.f("ix_send_message_id"), table_name="send")
     op.drop_index(op.f("ix_send_sent_at"), table_name="send")
     for column in (
         "address_hash",
