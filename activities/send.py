@@ -6,6 +6,10 @@ running the same attempt) can tell "not sent yet" from "sent" from "nobody can k
 Database work runs in threads; the event loop only talks SMTP. A send stopped (by the SMTP
 timeout or a cancellation) while marking the row `transmitting` still waits for that
 write and gives the row back to `claimed`: DATA never began, so the retry must send.
+
+The claim also decides whether the mail may go at all (suppression list, consent, the
+journey exits) and when (the contact-pressure policy, on the relation's own clock): a
+mail held back is a `deferred` row, and the trip calls again at its `not_before`.
 """
 
 from __future__ import annotations
@@ -64,11 +68,7 @@ SKIPPED = {
     SkipReason.suppressed: "the address is on the suppression list",
     SkipReason.left_journey: "unsubscribed from this journey",
 }
-RELATION_ERASED = SKIPPED[SkipReason.relation_erased]
 TRIP_ENDED = SKIPPED[SkipReason.trip_ended]
-NO_ADDRESS = SKIPPED[SkipReason.no_address]
-NO_CONSENT = SKIPPED[SkipReason.no_consent]
-BAD_ADDRESS = SKIPPED[SkipReason.invalid_address]
 _POLL = 0.2
 _log = logging.getLogger(__name__)
 # Anything shaped like an address in a server reply is the relation's personal data.
