@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -111,15 +111,16 @@ def bounce(
 def soft_bounces(session: Session, relation_id: int) -> int:
     """The relation's sends that soft-bounced since its last clean delivery (a mail sent
     with no bounce of any kind): a mailbox full last year says nothing today."""
-    bounced = select(SendFeedback.send_id).where(
-        col(SendFeedback.kind).in_((FeedbackKind.soft_bounce, FeedbackKind.hard_bounce))
+    bounced = exists().where(
+        col(SendFeedback.send_id) == col(Send.id),
+        col(SendFeedback.kind).in_((FeedbackKind.soft_bounce, FeedbackKind.hard_bounce)),
     )
     last_clean = (
         select(func.max(Send.id))
         .where(
             col(Send.relation_id) == relation_id,
             col(Send.status) == SendStatus.sent,
-            col(Send.id).not_in(bounced),
+            ~bounced,
         )
         .scalar_subquery()
     )
