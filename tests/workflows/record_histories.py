@@ -29,8 +29,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.admission_runs import members_run, start_run
 from activities.admission_runs import workflow_id as run_workflow_id
 from activities.contracts import (
+    READ_BOUNCES_WORKFLOW,
     RECURRING_DATE_WORKFLOW,
     RESEND_EMAIL_WORKFLOW,
+    ReadBouncesInput,
     RecurringDateInput,
     ResendEmailInput,
     resend_workflow_id,
@@ -317,6 +319,21 @@ async def recurring_date(
     return [handle]
 
 
+async def read_bounces(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """A ReadBounces run as its schedule starts it (its commands do not depend on what
+    the mailbox holds: one activity, whatever it reads)."""
+    handle = await env.client.start_workflow(
+        READ_BOUNCES_WORKFLOW,
+        ReadBouncesInput(),
+        id="read-bounces-history",
+        task_queue=settings.task_queue,
+    )
+    await handle.result()
+    return [handle]
+
+
 async def unsubscribed(
     env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
 ) -> list[WorkflowHandle[Any, Any]]:
@@ -372,6 +389,7 @@ SCENARIOS: dict[str, Scenario] = {
     "recurring-date": recurring_date,
     "unsubscribed": unsubscribed,
     "held-back": held_back,
+    "read-bounces": read_bounces,
 }
 
 

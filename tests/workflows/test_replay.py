@@ -25,6 +25,7 @@ from tests.workflows.record_histories import HISTORIES, every_step_type
 from worker.settings import Settings
 from worker.worker import WORKFLOW_RUNNER
 from workflows.admit_members import AdmitMembersWorkflow
+from workflows.bounces import ReadBouncesWorkflow
 from workflows.dispatch import DispatchWorkflow
 from workflows.recurring import RecurringDateWorkflow
 from workflows.resend import ResendEmailWorkflow
@@ -42,6 +43,7 @@ def _replayer() -> Replayer:
             DispatchWorkflow,
             AdmitMembersWorkflow,
             RecurringDateWorkflow,
+            ReadBouncesWorkflow,
         ],
         data_converter=pydantic_data_converter,
         workflow_runner=WORKFLOW_RUNNER,
@@ -63,6 +65,7 @@ def test_histories_are_committed() -> None:
         "recurring-date",
         "unsubscribed",
         "held-back",
+        "read-bounces",
     } <= names
 
 
