@@ -27,7 +27,6 @@ from store.db import session_scope
 from store.membership import reevaluate
 from store.models import (
     Event,
-    Journey,
     Relation,
     Segment,
     SegmentMember,
@@ -39,6 +38,7 @@ from store.models import (
     WorkspaceSetting,
     utcnow,
 )
+from tests.activities.data import seed_trip
 from tests.api.events_support import mail_to, settled_trips
 from tests.api.support import (
     TEST_HOST,
@@ -68,16 +68,11 @@ def seed_send(
     links: list[str] = LINKS,
     sent_ago: timedelta = timedelta(hours=1),
     email: str = ADDRESS,
-    number: int = 1,
 ) -> Seeded:
     """A relation, a journey and its trip, and a mail sent from it an hour ago with a
     template version that holds `links`: what the send activity leaves behind."""
+    trip = seed_trip(engine, email=email, first_name="Anna")
     with session_scope(engine) as session:
-        relation = Relation(email=email, first_name="Anna")
-        journey = Journey(name="Welcome", status="active", definition={}, active_version=1)
-        session.add_all([relation, journey])
-        session.flush()
-        assert relation.id is not None and journey.id is not None
         if not session.exec(
             select(TemplateVersion).where(col(TemplateVersion.template_key) == "welcome")
         ).first():
@@ -86,27 +81,17 @@ def seed_send(
                     template_key="welcome", version=2, subject="Hi", html="<p>Hi</p>", links=links
                 )
             )
-        trip_id = f"trip:{journey.id}:{relation.id}:{number}"
-        session.add(
-            Trip(
-                id=trip_id,
-                journey_id=journey.id,
-                journey_version=1,
-                relation_id=relation.id,
-                number=number,
-                status="completed",  # the mail was its last step
-                ended_at=utcnow() - sent_ago,
-            )
-        )
-        session.flush()  # no ORM relationship orders the inserts: the trip first
+        row = session.get(Trip, trip.trip_id)
+        assert row is not None
+        row.status, row.ended_at = "completed", utcnow() - sent_ago  # the mail was its last step
         send = Send(
-            key=f"{trip_id}/welcome",
-            trip_id=trip_id,
+            key=f"{trip.trip_id}/welcome",
+            trip_id=trip.trip_id,
             step_id="welcome",
-            relation_id=relation.id,
-            journey_id=journey.id,
+            relation_id=trip.relation_id,
+            journey_id=trip.journey_id,
             template="welcome",
-            message_id=f"<{trip_id}@test>",
+            message_id=f"<{trip.trip_id}@test>",
             status="sent",
             template_version=2,
             sent_at=utcnow() - sent_ago,
@@ -114,7 +99,7 @@ def seed_send(
         session.add(send)
         session.flush()
         assert send.id is not None
-        return Seeded(relation.id, journey.id, send.id)
+        return Seeded(trip.relation_id, trip.journey_id, send.id)
 
 
 def click_path(send_id: int, link: int) -> str:

@@ -29,7 +29,8 @@ from activities.mail import bounce_reports, verp
 from store import suppressions
 from store.db import make_engine, session_scope
 from store.ledger import message_id_for
-from store.models import Journey, Relation, Send, SendFeedback, Trip, utcnow
+from store.models import Send, SendFeedback, utcnow
+from tests.activities.data import seed_trip
 from tests.conftest import make_settings, running_worker
 from tests.support.bounce_mail import (
     DOMAIN,
@@ -76,32 +77,17 @@ class Sent:
 
 def add_sends(engine: Engine, email: str, steps: int = 1) -> list[Sent]:
     """A relation, a journey, its trip and `steps` sent mails of that trip."""
+    trip = seed_trip(engine, email=email)
     with session_scope(engine) as session:
-        relation = Relation(email=email)
-        journey = Journey(name="Welcome", status="active", definition={}, active_version=1)
-        session.add_all([relation, journey])
-        session.flush()
-        assert relation.id is not None and journey.id is not None
-        trip_id = f"trip:{journey.id}:{relation.id}:1"
-        session.add(
-            Trip(
-                id=trip_id,
-                journey_id=journey.id,
-                journey_version=1,
-                relation_id=relation.id,
-                number=1,
-            )
-        )
-        session.flush()  # the trip before its sends: no ORM relationship orders them
         rows = []
         for n in range(1, steps + 1):
-            key = f"{trip_id}/mail{n}"
+            key = f"{trip.trip_id}/mail{n}"
             row = Send(
                 key=key,
-                trip_id=trip_id,
+                trip_id=trip.trip_id,
                 step_id=f"mail{n}",
-                relation_id=relation.id,
-                journey_id=journey.id,
+                relation_id=trip.relation_id,
+                journey_id=trip.journey_id,
                 template="welcome",
                 message_id=message_id_for(key, DOMAIN),
                 status="sent",
