@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +40,7 @@ from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
 from store import events, journey_exits, journeys, relations, trips
 from store.errors import Conflict, NotFound
-from store.models import Trip, utcnow
+from store.models import Journey, Trip, utcnow
 
 # Only `always` retries a taken number; a handful covers any realistic burst.
 _NUMBER_ATTEMPTS = 20
@@ -51,6 +52,12 @@ class AdmissionConflict(Conflict):
 
 def trip_id(journey_id: int, relation_id: int, number: int) -> str:
     return f"trip:{journey_id}:{relation_id}:{number}"
+
+
+def anonymous_trip_id(journey_id: int, event_id: int) -> str:
+    """A trip started by an event that names no known relation: one per journey and
+    event (the id is the whole rule: a retried dispatch finds it)."""
+    return f"trip:{journey_id}:event-{event_id}:1"
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class Cause:
     # Admit only into this version (an admission run's): a run whose journey was
     # deactivated and activated again must not fill the new version.
     version: int | None = None
+    # Begin at this step instead of the first (an import step's way out).
+    start_at: str | None = None
 
 
 MANUAL = Cause(trigger="manual")
@@ -79,12 +88,13 @@ async def admit(
     engine: Engine,
     task_queue: str,
     journey_id: int,
-    relation_id: int,
+    relation_id: int | None,
     cause: Cause = MANUAL,
     *,
     eager: bool = False,
 ) -> Trip:
-    """Start relation `relation_id`'s next trip through journey `journey_id`.
+    """Start relation `relation_id`'s next trip through journey `journey_id` (or, with
+    relation_id None, the one trip of the cause's event, which names no known relation).
 
     Raises NotFound (journey or relation) or AdmissionConflict (journey not active,
     re-entry forbidden, or the same trip started concurrently). With a cause key that
@@ -129,6 +139,16 @@ async def _start(
 ) -> None:
     admitted_by = f" · {trip.trigger}" if trip.trigger else ""
     event = f" · event {trip.event_id}" if trip.event_id is not None else ""
+    first = trip.current_step or definition.steps[0].id
+    attributes: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(JOURNEY_ID, str(trip.journey_id)),
+        SearchAttributePair(JOURNEY_VERSION, trip.journey_version),
+        SearchAttributePair(STEP, first),
+    ]
+    who = "no relation yet"
+    if trip.relation_id is not None:
+        attributes.append(SearchAttributePair(RELATION_ID, str(trip.relation_id)))
+        who = f"relation {trip.relation_id}"
     await client.start_workflow(
         TRIP_WORKFLOW,
         TripInput(
@@ -139,21 +159,14 @@ async def _start(
             definition=definition,
             trigger=trip.trigger,
             event_id=trip.event_id,
+            start_at=trip.current_step if trip.current_step != definition.steps[0].id else None,
         ),
         id=trip.id,
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(JOURNEY_ID, str(trip.journey_id)),
-                SearchAttributePair(JOURNEY_VERSION, trip.journey_version),
-                SearchAttributePair(RELATION_ID, str(trip.relation_id)),
-                SearchAttributePair(STEP, definition.steps[0].id),
-            ]
-        ),
-        static_summary=f"{name} · relation {trip.relation_id} · v{trip.journey_version}"
-        f"{admitted_by}{event}",
+        search_attributes=TypedSearchAttributes(attributes),
+        static_summary=f"{name} · {who} · v{trip.journey_version}{admitted_by}{event}",
         static_details=describe_steps(definition),
         request_eager_start=eager,
     )
@@ -175,7 +188,7 @@ async def _restart_if_unstarted(
 
 
 def _reserve(
-    engine: Engine, journey_id: int, relation_id: int, cause: Cause
+    engine: Engine, journey_id: int, relation_id: int | None, cause: Cause
 ) -> tuple[Trip, str, JourneyDefinition, bool]:
     """Insert the trip row (status running, at the first step) under the re-entry rule;
     or find the trip this cause already admitted (the last value is then True)."""
@@ -183,6 +196,8 @@ def _reserve(
         with Session(engine, expire_on_commit=False) as session:
             journey = journeys.get(session, journey_id)
             earlier = _admitted_by(session, journey_id, relation_id, cause)
+            if earlier is None and relation_id is None and cause.event_id is not None:
+                earlier = session.get(Trip, anonymous_trip_id(journey_id, cause.event_id))
             if earlier is not None:
                 frozen = journeys.version(session, journey_id, earlier.journey_version)
                 return earlier, journey.name, parse_frozen(frozen.definition), True
@@ -195,6 +210,12 @@ def _reserve(
                 )
             frozen = journeys.version(session, journey_id, journey.active_version)
             definition = parse_frozen(frozen.definition)
+            if cause.start_at is not None and not definition.has_step(cause.start_at):
+                raise AdmissionConflict(
+                    f"journey {journey_id} version {frozen.version} has no step '{cause.start_at}'"
+                )
+            if relation_id is None:
+                return _reserve_anonymous(session, journey, frozen.version, definition, cause)
             if not relations.exists(session, relation_id):
                 raise NotFound("relation", relation_id)
             if journey_exits.has_left(session, journey_id, relation_id):
@@ -212,9 +233,10 @@ def _reserve(
                 journey_id=journey_id,
                 journey_version=frozen.version,
                 relation_id=relation_id,
+                admitted_relation_id=relation_id,
                 number=number,
                 status=TripStatus.running,
-                current_step=definition.steps[0].id,
+                current_step=cause.start_at or definition.steps[0].id,
                 started_at=utcnow(),
                 trigger=cause.trigger,
                 event_id=cause.event_id,
@@ -240,13 +262,54 @@ def _reserve(
     raise AdmissionConflict(f"could not number a new trip for relation {relation_id}")
 
 
-def _admitted_by(session: Session, journey_id: int, relation_id: int, cause: Cause) -> Trip | None:
-    if cause.key is None:
+def _reserve_anonymous(
+    session: Session, journey: Journey, version: int, definition: JourneyDefinition, cause: Cause
+) -> tuple[Trip, str, JourneyDefinition, bool]:
+    """The one trip of an event that names no known relation, in a journey whose
+    matching trigger starts trips without one. No re-entry rule: there is nobody yet
+    to count trips of; the event is the cause, and its id the trip's."""
+    if cause.event_id is None:
+        raise AdmissionConflict("a trip without a relation is started by an event only")
+    assert journey.id is not None
+    trip = Trip(
+        id=anonymous_trip_id(journey.id, cause.event_id),
+        journey_id=journey.id,
+        journey_version=version,
+        relation_id=None,
+        admitted_relation_id=None,
+        number=1,
+        status=TripStatus.running,
+        current_step=cause.start_at or definition.steps[0].id,
+        started_at=utcnow(),
+        trigger=cause.trigger,
+        event_id=cause.event_id,
+        admission_key=cause.key,
+        events_after=cause.event_id,
+    )
+    earlier = session.get(Trip, trip.id)
+    if earlier is not None:
+        return earlier, journey.name, definition, True
+    session.add(trip)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        found = session.get(Trip, trip.id)
+        if found is None:
+            raise
+        return found, journey.name, definition, True
+    return trip, journey.name, definition, False
+
+
+def _admitted_by(
+    session: Session, journey_id: int, relation_id: int | None, cause: Cause
+) -> Trip | None:
+    if cause.key is None or relation_id is None:
         return None
     return session.exec(
         select(Trip).where(
             col(Trip.journey_id) == journey_id,
-            col(Trip.relation_id) == relation_id,
+            col(Trip.admitted_relation_id) == relation_id,
             col(Trip.admission_key) == cause.key,
         )
     ).first()

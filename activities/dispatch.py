@@ -72,7 +72,7 @@ async def start_dispatch(
 
 @dataclass
 class _Cause:
-    relation_id: int
+    relation_id: int | None  # None: an event that names no known relation
     event: Event | None
     change: SegmentChange | None
     key: str
@@ -184,6 +184,8 @@ class DispatchActivities:
         """The first trigger of the journey that this cause satisfies."""
         event = cause.event
         for index, trigger in enumerate(definition.triggers):
+            if cause.relation_id is None and not trigger.may_start_without_relation():
+                continue
             by_event = event is not None and trigger.admits(event.type, event.payload)
             if by_event or trigger.admits_change(cause.entered, cause.left):
                 return _Admission(journey_id, definition.trigger_label(index))
@@ -192,6 +194,8 @@ class DispatchActivities:
     def _signals(self, session: Session, cause: _Cause) -> list[tuple[str, EventSignal]]:
         event = cause.event
         assert event is not None and event.id is not None
+        if cause.relation_id is None:
+            return []  # no relation: no trip of its to tell
         running = session.exec(
             select(Trip.id, Trip.journey_id, Trip.journey_version, Trip.event_id).where(
                 col(Trip.relation_id) == cause.relation_id,

@@ -14,8 +14,10 @@ from activities.mail.render import Rendering
 from api import errors, limits
 from api.routers import (
     events,
+    exports,
     groups,
     health,
+    imports,
     journeys,
     mail,
     policy,
@@ -25,6 +27,7 @@ from api.routers import (
     suppressions,
     template_stats,
     templates,
+    tokens,
     tracking,
     trips,
 )
@@ -56,6 +59,9 @@ TAGS = [
         "unsubscribes, manual entries.",
     },
     {"name": "settings", "description": "Workspace policies: the contact pressure."},
+    {"name": "imports", "description": "CSV imports of relations, with their progress."},
+    {"name": "exports", "description": "CSV files written by journeys' export steps."},
+    {"name": "tokens", "description": "Encrypted relation tokens: verify one, read its fields."},
     {
         "name": "tracking",
         "description": "What relations reach from a mail, without an API key: tracked "
@@ -79,6 +85,9 @@ def routers(*, with_mail_sink: bool) -> list[APIRouter]:
         sends,
         suppressions,
         policy,
+        imports,
+        exports,
+        tokens,
         tracking,
         health,
     )
@@ -96,11 +105,17 @@ def create_app(
     signing_key: bytes,
     mail_sink_dir: Path | None = None,
     max_body_bytes: int = limits.DEFAULT_MAX_BODY_BYTES,
+    export_dir: Path | None = None,
+    import_dir: Path | None = None,
+    max_import_bytes: int = 200 * 1024 * 1024,
+    token_keys: Sequence[str] = (),
 ) -> FastAPI:
     """`allowed_hosts`: the Host header values served (a DNS-rebinding page sends its own
     name, and is refused); `signing_key` checks the tokens of tracked links and one-click
     unsubscribes (the workers' key, Settings.signing_key()); `mail_sink_dir` only under
-    `reisplan dev`."""
+    `reisplan dev`. `export_dir` and `import_dir`: where export steps write and CSV
+    imports are kept (the workers' directories); `token_keys`: the relation-token keys,
+    newest first (empty: derived from `signing_key`)."""
     app = FastAPI(
         title="reisplan",
         summary="Marketing-automation journeys, one durable Temporal workflow per trip.",
@@ -113,6 +128,10 @@ def create_app(
     app.state.mail_sink_dir = mail_sink_dir
     app.state.renderer = renderer
     app.state.signing_key = signing_key
+    app.state.export_dir = export_dir
+    app.state.import_dir = import_dir
+    app.state.max_import_bytes = max_import_bytes
+    app.state.token_keys = tuple(token_keys)
     errors.install(app)
     for router in routers(with_mail_sink=mail_sink_dir is not None):
         check_scopes(router)

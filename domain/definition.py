@@ -138,6 +138,9 @@ class JourneyDefinition(Model):
                 return step
         raise KeyError(step_id)
 
+    def has_step(self, step_id: str) -> bool:
+        return any(step.id == step_id for step in self.steps)
+
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
 

@@ -87,7 +87,64 @@ def find_issues(definition: JourneyDefinition) -> list[DefinitionIssue]:
                     f"step '{step.id}': unreachable, no step leads to it",
                 )
             )
+    if issues:
+        return issues
+    return _relation_issues(definition, positions)
+
+
+def _relation_issues(
+    definition: JourneyDefinition, positions: dict[str, int]
+) -> list[DefinitionIssue]:
+    """A trip admitted without a relation (an event trigger with `without_relation`)
+    must not reach a step that acts on the relation before a step gives it one. The
+    graph is acyclic and edges may go backwards in the list, so steps are visited in a
+    topological order; a step has a relation if every way into it brings one."""
+    starters = [i for i, t in enumerate(definition.triggers) if t.may_start_without_relation()]
+    if not starters:
+        return []
+    incoming: dict[str, list[bool]] = {s.id: [] for s in definition.steps}
+    first = definition.steps[0].id
+    incoming[first].append(False)
+    issues: list[DefinitionIssue] = []
+    for step_id in _topological(definition, positions):
+        index = positions[step_id]
+        step = definition.steps[index]
+        has = all(incoming[step_id]) if incoming[step_id] else True
+        if step.NEEDS_RELATION and not has:
+            trigger = starters[0] + 1
+            issues.append(
+                DefinitionIssue(
+                    ("steps", index, "type"),
+                    f"step '{step.id}' ({step.type}) acts on the relation, but a trip that "
+                    f"trigger {trigger} admits without one can reach it before a "
+                    "lookup_relation, add_relation or upsert_relation step gives it one",
+                )
+            )
+        gives = step.gives_relation()
+        for way, target in successors(definition, index):
+            if target is not None:
+                incoming[target].append(has or way in gives)
     return issues
+
+
+def _topological(definition: JourneyDefinition, positions: dict[str, int]) -> list[str]:
+    indegree = dict.fromkeys(positions, 0)
+    for index in range(len(definition.steps)):
+        for _, target in successors(definition, index):
+            if target is not None:
+                indegree[target] += 1
+    ready = [s.id for s in definition.steps if indegree[s.id] == 0]
+    order: list[str] = []
+    while ready:
+        ready.sort(key=positions.__getitem__)
+        step_id = ready.pop(0)
+        order.append(step_id)
+        for _, target in successors(definition, positions[step_id]):
+            if target is not None:
+                indegree[target] -= 1
+                if indegree[target] == 0:
+                    ready.append(target)
+    return order
 
 
 def validate_graph(definition: JourneyDefinition) -> None:

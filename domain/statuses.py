@@ -106,6 +106,18 @@ class Outcome(StrEnum):
     cancelled = "cancelled"
     relation_erased = "relation_erased"
     unsubscribed = "unsubscribed"  # the unsubscribe step: from the journey, email or SMS
+    # The CRM steps (domain/steps/relations.py, groups.py, data.py).
+    updated = "updated"  # update_relation, upsert_relation (existing): fields written
+    unchanged = "unchanged"  # a CRM write that found nothing to change
+    found = "found"  # lookup_relation
+    not_found = "not_found"
+    created = "created"  # add_relation, upsert_relation (new)
+    deleted = "deleted"  # delete_relation
+    grouped = "grouped"  # add_to_group, remove_from_group, sync_group
+    collected = "collected"  # export: the trip is in the bucket
+    imported = "imported"  # import: the import is done
+    import_failed = "import_failed"
+    encrypted = "encrypted"
 
 
 OPEN_OUTCOMES = frozenset({Outcome.waiting, Outcome.sending})

@@ -71,6 +71,10 @@ class TriggerBase(Model):
     def segments(self) -> frozenset[str]:
         return frozenset()
 
+    def may_start_without_relation(self) -> bool:
+        """Whether a trip it admits may have no relation yet (see EventTrigger)."""
+        return False
+
     def describe(self) -> str:
         raise NotImplementedError
 
@@ -168,12 +172,22 @@ class EventTrigger(TriggerBase, EventMatch):
     only when its payload matches `where` (the condition language, on payload keys)."""
 
     type: Literal["event"]
+    without_relation: bool = Field(
+        default=False,
+        description="Also start a trip for such an event that names no known relation "
+        "(a form post with an email and a name: Deployteq's 'start at event'); the trip "
+        "has no relation until a lookup_relation, add_relation or upsert_relation step "
+        "gives it one",
+    )
 
     def admits(self, event_type: str, payload: dict[str, Any]) -> bool:
         return self.matches(event_type, payload)
 
+    def may_start_without_relation(self) -> bool:
+        return self.without_relation
+
     def describe(self) -> str:
-        return self.wording()
+        return self.wording() + (" (also without a relation)" if self.without_relation else "")
 
 
 class SegmentEntryTrigger(TriggerBase):

@@ -55,7 +55,11 @@ class Event(SQLModel, table=True):
     # A relation's events in id order: the look-backs of its trips and their horizon.
     __table_args__ = (Index("ix_event_relation_order", "relation_id", "id"), _NEVER_REUSE_IDS)
     id: int | None = Field(default=None, primary_key=True)
-    relation_id: int = Field(foreign_key="relation.id", index=True, ondelete="CASCADE")
+    # None: an event that names no known relation (a form post to a journey that starts
+    # at the event and finds or adds the relation itself: Deployteq's "start at event").
+    relation_id: int | None = Field(
+        default=None, foreign_key="relation.id", index=True, ondelete="CASCADE"
+    )
     type: str = Field(max_length=100, index=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     occurred_at: datetime = _ts(nullable=False)
@@ -108,6 +112,10 @@ class Group(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, index=True, max_length=100)
     name: str = Field(max_length=200)
+    # A subgroup (e.g. `webinar-2027-03-01` under `webinar`, made by an add_to_group step).
+    parent_id: int | None = Field(
+        default=None, foreign_key="relation_group.id", index=True, ondelete="CASCADE"
+    )
     created_at: datetime = _ts(nullable=False, default=utcnow)
 
 
@@ -192,15 +200,26 @@ class Trip(SQLModel, table=True):
     """One relation's run through one journey version; its id is the workflow id."""
 
     __table_args__ = (
-        UniqueConstraint("journey_id", "relation_id", "number"),
+        UniqueConstraint("journey_id", "admitted_relation_id", "number"),
         # One trip per admission cause: a retried dispatch or fan-out finds its trip.
-        Index("ix_trip_admission", "journey_id", "relation_id", "admission_key", unique=True),
+        Index(
+            "ix_trip_admission",
+            "journey_id",
+            "admitted_relation_id",
+            "admission_key",
+            unique=True,
+        ),
     )
     id: str = Field(primary_key=True, max_length=200)
     journey_id: int = Field(foreign_key="journey.id", index=True, ondelete="CASCADE")
     journey_version: int
-    # No foreign key: trips outlive an erased relation, holding only its former id.
-    relation_id: int = Field(index=True)
+    # The relation travelling now. No foreign key: trips outlive an erased relation,
+    # holding only its former id. None until a lookup, add or upsert step gives a trip
+    # that an unknown relation's event started one; such a step may also change it.
+    relation_id: int | None = Field(default=None, index=True)
+    # The relation admitted (None for a trip started by an event without one): trips
+    # are numbered per journey and admitted relation, which is what re-entry counts.
+    admitted_relation_id: int | None = Field(default=None, index=True)
     number: int
     status: str = Field(default=TripStatus.running, max_length=16, index=True)
     current_step: str | None = Field(default=None, max_length=64)
@@ -247,8 +266,109 @@ class AdmissionRun(SQLModel, table=True):
     admitted: int = 0
     skipped: int = 0
     cursor: int = 0  # the highest relation id handled so far
+    # The step its trips start at (an import step's way out); None: the first step.
+    start_at: str | None = Field(default=None, max_length=64)
     started_at: datetime = _ts(nullable=False, default=utcnow)
     finished_at: datetime | None = _ts(nullable=True)
+
+
+class RunMember(SQLModel, table=True):
+    """A relation a selection run selected (admitted or not): the selection a sync_group
+    step makes its group equal to, once per run."""
+
+    __tablename__ = "run_member"
+    run_id: int = Field(foreign_key="admission_run.id", primary_key=True, ondelete="CASCADE")
+    relation_id: int = Field(primary_key=True, index=True)
+
+
+class StepEffect(SQLModel, table=True):
+    """What a CRM step did for one trip (or, keyed by a run, for one run): written in the
+    transaction of the change itself, so a retried or repeated activity finds it and
+    does nothing twice. `result` holds ids and field names, never values."""
+
+    __tablename__ = "step_effect"
+    key: str = Field(primary_key=True, max_length=200)  # "{trip_id}/{step_id}", "run:{id}/.."
+    trip_id: str | None = Field(default=None, max_length=200, index=True)
+    step_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class NamedLock(SQLModel, table=True):
+    """Rows to lock by name (store/locks.py): two upserts of one person, keyed by the
+    hash of their unique fields, wait for each other instead of both creating."""
+
+    __tablename__ = "named_lock"
+    name: str = Field(primary_key=True, max_length=64)
+
+
+class ExportFile(SQLModel, table=True):
+    """One CSV written by an export step's bucket: per journey, step, bucket (a period
+    such as `2027-03-01`, or `run-5`) and part (a later part holds trips that arrived
+    after the bucket was written)."""
+
+    __tablename__ = "export_file"
+    __table_args__ = (UniqueConstraint("journey_id", "step_id", "bucket", "part"), _NEVER_REUSE_IDS)
+    id: int | None = Field(default=None, primary_key=True)
+    journey_id: int = Field(foreign_key="journey.id", index=True, ondelete="CASCADE")
+    step_id: str = Field(max_length=64)
+    bucket: str = Field(max_length=64)
+    part: int = 1
+    path: str = Field(max_length=500)  # relative to the export directory
+    rows: int = 0
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class ExportLine(SQLModel, table=True):
+    """A trip written to an export file: a trip is exported once per step, whatever
+    retries or late signals happen."""
+
+    __tablename__ = "export_line"
+    journey_id: int = Field(primary_key=True)
+    step_id: str = Field(primary_key=True, max_length=64)
+    trip_id: str = Field(primary_key=True, max_length=200)
+    file_id: int = Field(foreign_key="export_file.id", index=True, ondelete="CASCADE")
+
+
+class ImportJob(SQLModel, table=True):
+    """A CSV import: processed in bounded batches by the ImportFile workflow, each batch
+    committed with the cursor, so a restart resumes after the last batch done."""
+
+    __tablename__ = "import_job"
+    __table_args__ = _NEVER_REUSE_IDS
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    status: str = Field(default="queued", max_length=16)  # queued running finished failed
+    path: str = Field(max_length=500)  # the stored CSV, relative to the import directory
+    # CSV column -> relation field; the fields that identify an existing relation.
+    mapping: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    unique: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    total: int = 0  # data rows in the file
+    cursor: int = 0  # data rows handled (new, updated or invalid)
+    # Where the next batch begins in the file: no batch re-reads the rows before it.
+    byte_offset: int = 0
+    new: int = 0
+    updated: int = 0
+    invalid: int = 0
+    error: str | None = Field(default=None, max_length=1000)  # why the whole import failed
+    # Set when an import step of a trip started it.
+    trip_id: str | None = Field(default=None, max_length=200, index=True)
+    step_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    finished_at: datetime | None = _ts(nullable=True)
+
+
+class ImportRow(SQLModel, table=True):
+    """What became of one data row (1-based, as a spreadsheet shows it after the header):
+    the relation it made or updated, or why it was refused (the field, never the value)."""
+
+    __tablename__ = "import_row"
+    job_id: int = Field(foreign_key="import_job.id", primary_key=True, ondelete="CASCADE")
+    row: int = Field(primary_key=True)
+    relation_id: int | None = Field(default=None, index=True)
+    outcome: str = Field(max_length=16)  # new updated invalid
+    error: str | None = Field(default=None, max_length=500)
 
 
 class Passage(SQLModel, table=True):

@@ -25,11 +25,13 @@ NOT_PASSED = (TripStatus.running, TripStatus.cancelled, TripStatus.failed)
 
 
 def numbers_taken(session: Session, journey_id: int, relation_id: int) -> tuple[int, int]:
-    """(highest trip number so far or 0, how many of those trips are running)."""
+    """(highest trip number so far or 0, how many of those trips are running), of the
+    trips that admitted the relation (a trip a step gave another relation still counts
+    for the one it admitted: the re-entry setting is about admissions)."""
     query = select(
         func.coalesce(func.max(Trip.number), 0),
         func.count().filter(col(Trip.status) == TripStatus.running),
-    ).where(col(Trip.journey_id) == journey_id, col(Trip.relation_id) == relation_id)
+    ).where(col(Trip.journey_id) == journey_id, col(Trip.admitted_relation_id) == relation_id)
     highest, running = session.exec(query).one()
     return int(highest), int(running)
 
@@ -198,7 +200,7 @@ def counts(session: Session, journey_id: int, definition: JourneyDefinition) -> 
 
 @dataclass(frozen=True)
 class Waiting:
-    relation_id: int
+    relation_id: int | None  # None: a trip whose event named no known relation, yet
     # Who it is, for support staff; None once the relation was erased.
     first_name: str | None
     last_name: str | None

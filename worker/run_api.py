@@ -44,6 +44,10 @@ async def run(settings: Settings) -> int:
             signing_key=settings.signing_key(),
             mail_sink_dir=settings.mail_sink_dir,
             max_body_bytes=settings.max_body_bytes,
+            export_dir=settings.export_dir,
+            import_dir=settings.import_dir,
+            max_import_bytes=settings.max_import_bytes,
+            token_keys=settings.token_keys,
         )
         server = uvicorn.Server(server_config(app, settings.api_host, settings.api_port))
         await server.serve()

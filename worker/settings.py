@@ -103,6 +103,28 @@ class Settings(BaseSettings):
         default=512, ge=128, description="Address space per render process, in MiB"
     )
 
+    # The journey works on the CRM (README "Relations, groups, imports and exports").
+    export_dir: Path | None = Field(
+        default=None,
+        description="Where export steps write their CSV files; default: data_dir/exports. "
+        "Every worker and API process must see the same directory",
+    )
+    import_dir: Path | None = Field(
+        default=None,
+        description="Where uploaded CSV imports are kept and where import steps read "
+        "their files; default: data_dir/imports",
+    )
+    max_import_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1024, description="Largest CSV upload accepted"
+    )
+    token_keys: list[str] = Field(
+        default=[],
+        description="Keys of the encrypted relation tokens (encrypt step, `encrypt` in "
+        "templates), newest first (JSON list of Fernet keys): tokens are made with the "
+        "first and read with any, so a key is rotated by putting a new one in front. "
+        "Default: one key derived from the secret key",
+    )
+
     # Set by `reisplan dev`: the local SMTP sink stores mail here and the API shows it.
     mail_sink_dir: Path | None = None
 
@@ -114,6 +136,10 @@ class Settings(BaseSettings):
             self.list_id = f"journeys.{self.mail_domain}"
         if not self.bounce_address:
             self.bounce_address = f"bounces@{self.mail_domain}"
+        if self.export_dir is None:
+            self.export_dir = self.data_dir / "exports"
+        if self.import_dir is None:
+            self.import_dir = self.data_dir / "imports"
         return self
 
     def signing_key(self) -> bytes:

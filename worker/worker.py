@@ -28,6 +28,7 @@ from activities.recurring import RecurringActivities
 from activities.send import SendActivities
 from activities.trip_log import TripLogActivities
 from activities.trip_sync import TripSyncActivities
+from worker import parts
 from worker.settings import Settings
 from workflows.admit_members import AdmitMembersWorkflow
 from workflows.bounces import ReadBouncesWorkflow
@@ -116,6 +117,7 @@ def build_worker(
             AdmitMembersWorkflow,
             RecurringDateWorkflow,
             ReadBouncesWorkflow,
+            *parts.workflows(),
         ],
         workflow_runner=WORKFLOW_RUNNER,
         activities=[
@@ -139,6 +141,7 @@ def build_worker(
             BounceActivities(
                 engine, settings.bounce_mailbox, settings.signing_key()
             ).read_bounce_mailbox,
+            *parts.activities(engine, client, settings),
         ],
         # Sync activities (database writes) run here; async ones (SMTP) on the event loop.
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         FIND_EVENTS,
         FINISH_TRIP,
         RECORD_PASSAGES,
+        RELATION_ID,
         STEP,
         EventSignal,
         FindEventsInput,
@@ -107,11 +108,34 @@ class TripContext:
         self.inbox = inbox or Inbox()
         self.path: list[str] = []
         # The admission set the Step search attribute to the first step.
-        self._shown_step: str | None = definition.steps[0].id
+        self._shown_step: str | None = trip.start_at or definition.steps[0].id
         self._passage: PassageKey | None = None
         self._pending: list[PassageWrite] = []
         # The store already recorded the trip's end (the last step's activity did it).
         self.closed = False
+        self._relation_id = trip.relation_id
+
+    # --- the relation -----------------------------------------------------------------
+
+    @property
+    def relation_id(self) -> int | None:
+        """The relation travelling now: None until a step gives a trip that an event
+        without a known relation started one (lookup, add, upsert may also change it)."""
+        return self._relation_id
+
+    def relation(self) -> int:
+        """For the steps that act on the relation: graph validation makes sure a trip
+        has one by the time it reaches them."""
+        if self._relation_id is None:
+            raise LookupError(f"step '{self.passage.step_id}' needs a relation; the trip has none")
+        return self._relation_id
+
+    def become(self, relation_id: int) -> None:
+        """The trip travels on as this relation (its row was changed by the step's
+        activity); the Web UI's RelationId follows."""
+        if relation_id != self._relation_id:
+            self._relation_id = relation_id
+            workflow.upsert_search_attributes([RELATION_ID.value_set(str(relation_id))])
 
     # --- the path ---------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ class TripWorkflow:
             return await LegacyTrip().run(trip)
         definition = trip.frozen_definition()
         ctx = TripContext(trip, definition, self._inbox)
-        step_id: str | None = definition.steps[0].id
+        step_id: str | None = trip.start_at or definition.steps[0].id
         try:
             while step_id is not None:
                 step = definition.step(step_id)

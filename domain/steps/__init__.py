@@ -13,14 +13,24 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from domain.steps import consent, flow, messages, waits
+from domain.steps import (
+    consent,
+    exports,
+    flow,
+    groups,
+    imports,
+    messages,
+    relations,
+    tokens,
+    waits,
+)
 from domain.steps.base import NOTHING, Linear, References, StepBase
 from domain.steps.consent import UnsubscribeStep
 from domain.steps.flow import ExitStep, IfStep, JumpStep
 from domain.steps.messages import SendEmailStep
 from domain.steps.waits import WaitForEventStep, WaitStep, WaitUntilStep, WaitWindowStep
 
-FAMILIES = (waits, flow, messages, consent)
+FAMILIES = (waits, flow, messages, consent, relations, groups, exports, imports, tokens)
 STEP_TYPES: tuple[type[StepBase], ...] = tuple(t for family in FAMILIES for t in family.STEPS)
 
 if TYPE_CHECKING:

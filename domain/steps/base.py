@@ -48,6 +48,10 @@ class StepBase(Model):
     WAYS: ClassVar[tuple[str, ...]]
     # A minimal valid step of this type, for the docs and the registry completeness test.
     EXAMPLE: ClassVar[dict[str, Any]]
+    # Whether the step acts on the trip's relation. A trip admitted by an event that names
+    # no known relation has none until a step gives it one (`gives_relation`); graph
+    # validation refuses a journey in which such a trip could reach this step before.
+    NEEDS_RELATION: ClassVar[bool] = True
 
     type: str
     id: StepId
@@ -67,6 +71,11 @@ class StepBase(Model):
 
     def references(self) -> References:
         return NOTHING
+
+    def gives_relation(self) -> frozenset[str]:
+        """Ways out after which the trip surely has a relation (a lookup found one, an
+        add or upsert made one)."""
+        return frozenset()
 
     def listens_for(self) -> frozenset[str]:
         """Event types a trip at this step waits for (signalled to it as they arrive)."""

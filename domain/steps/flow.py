@@ -50,6 +50,7 @@ class JumpStep(StepBase):
     """Go to another step (never backwards into a loop)."""
 
     WAYS: ClassVar[tuple[str, ...]] = ("target",)
+    NEEDS_RELATION: ClassVar[bool] = False
     EXAMPLE: ClassVar[dict[str, Any]] = {"id": "to_end", "type": "jump", "target": "end"}
 
     type: Literal["jump"]
@@ -66,6 +67,7 @@ class ExitStep(StepBase):
     """End the trip here."""
 
     WAYS: ClassVar[tuple[str, ...]] = ()
+    NEEDS_RELATION: ClassVar[bool] = False
     EXAMPLE: ClassVar[dict[str, Any]] = {"id": "end", "type": "exit"}
 
     type: Literal["exit"]

@@ -37,6 +37,7 @@ def _wait_length(value: str, info: ValidationInfo) -> str:
 class WaitStep(Linear):
     """Wait a fixed time. Days and weeks keep the local time of day across DST."""
 
+    NEEDS_RELATION: ClassVar[bool] = False
     EXAMPLE: ClassVar[dict[str, Any]] = {"id": "a_week", "type": "wait", "duration": "P7D"}
 
     type: Literal["wait"]
@@ -55,6 +56,7 @@ class WaitStep(Linear):
 class WaitUntilStep(Linear):
     """Wait until one moment; once it has passed, everyone goes straight on."""
 
+    NEEDS_RELATION: ClassVar[bool] = False
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "id": "launch",
         "type": "wait_until",
@@ -87,6 +89,7 @@ class WaitUntilStep(Linear):
 class WaitWindowStep(Linear):
     """Wait for the next moment inside the window; inside it, go on at once."""
 
+    NEEDS_RELATION: ClassVar[bool] = False
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "id": "office_hours",
         "type": "wait_window",

@@ -26,6 +26,12 @@ def run_migrations_online() -> None:
     assert url is not None
     engine = make_engine(url)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode copies a table and drops the original: with foreign keys on,
+            # that drop would delete every row referring to it (passages, memberships).
+            # The pragma only takes effect outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         # Batch mode lets SQLite alter tables by copying them.
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True

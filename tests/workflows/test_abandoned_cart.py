@@ -22,7 +22,7 @@ from worker.settings import Settings
 
 def trips(engine: Engine) -> dict[int, Trip]:
     with Session(engine) as session:
-        return {t.relation_id: t for t in session.exec(select(Trip)).all()}
+        return {t.relation_id: t for t in session.exec(select(Trip)).all() if t.relation_id}
 
 
 async def until(check: Any, what: str) -> None:

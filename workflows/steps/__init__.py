@@ -12,13 +12,28 @@ with workflow.unsafe.imports_passed_through():
     from domain.steps import StepBase
 
 from workflows.context import Handler
-from workflows.steps import consent, flow, messages, waits
+from workflows.steps import (
+    consent,
+    exports,
+    flow,
+    groups,
+    imports,
+    messages,
+    relations,
+    tokens,
+    waits,
+)
 
 HANDLERS: dict[type[StepBase], Handler] = {
     **waits.HANDLERS,
     **flow.HANDLERS,
     **messages.HANDLERS,
     **consent.HANDLERS,
+    **relations.HANDLERS,
+    **groups.HANDLERS,
+    **exports.HANDLERS,
+    **imports.HANDLERS,
+    **tokens.HANDLERS,
 }
 
 

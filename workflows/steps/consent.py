@@ -21,7 +21,7 @@ async def unsubscribe(ctx: TripContext, step: UnsubscribeStep) -> str | None:
             UNSUBSCRIBE,
             UnsubscribeInput(
                 passage=ctx.passage,
-                relation_id=ctx.trip.relation_id,
+                relation_id=ctx.relation(),
                 journey_id=ctx.trip.journey_id,
                 scope=step.scope,
                 writes=writes,

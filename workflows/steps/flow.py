@@ -20,7 +20,7 @@ async def if_(ctx: TripContext, step: IfStep) -> str | None:
             CHECK_CONDITION,
             CheckConditionInput(
                 passage=ctx.passage,
-                relation_id=ctx.trip.relation_id,
+                relation_id=ctx.relation(),
                 condition=step.condition,
                 writes=writes,
                 event_id=ctx.trip.event_id,

@@ -53,7 +53,7 @@ async def send_email(ctx: TripContext, step: SendEmailStep) -> str | None:
                     SEND_EMAIL,
                     SendEmailInput(
                         passage=ctx.passage,
-                        relation_id=ctx.trip.relation_id,
+                        relation_id=ctx.relation(),
                         journey_id=ctx.trip.journey_id,
                         template=step.template,
                         writes=writes,

@@ -91,12 +91,16 @@ class TripInput(_Contract):
     trip_id: str
     journey_id: int
     journey_version: int
-    relation_id: int
+    # None: admitted by an event that names no known relation (a step gives it one).
+    relation_id: int | None
     definition: dict[str, Any]
     # What admitted it (for the Web UI and for `event.x` in conditions and templates,
     # whose payload activities load by id). Absent in trips started before events.
     trigger: str | None = None
     event_id: int | None = None
+    # The step to begin at (the relations an import step brought in start at its way
+    # out); None, as in every trip before imports: the first step.
+    start_at: str | None = None
 
     @field_validator("definition", mode="before")
     @classmethod

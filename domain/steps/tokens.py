@@ -1,0 +1,7 @@
+"""(Being built: the tokens step family.)"""
+
+from __future__ import annotations
+
+from domain.steps.base import StepBase
+
+STEPS: tuple[type[StepBase], ...] = ()
