@@ -136,3 +136,70 @@ def test_journeys_active_before_template_versions_keep_sending_what_they_sent(
         assert pinned is not None and (pinned.version, pinned.html) == (1, "<p>old</p>")
         assert templates.latest(session, "hi").html == "<p>new</p>"  # type: ignore[union-attr]
     engine.dispose()
+
+
+def test_the_crm_upgrade_keeps_trips_paths_and_memberships(db_url: str) -> None:
+    """0007 rebuilds `trip` and `relation_group` (SQLite copies a table to alter it):
+    every trip keeps its passages and its number, now counted for the relation it
+    admitted, and every group keeps its members."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from store.migrate import alembic_config, upgrade
+    from store.trips import numbers_taken
+
+    command.downgrade(alembic_config(db_url), "0006")
+    engine = make_engine(db_url)
+    now = "CURRENT_TIMESTAMP"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO relation (email, opt_in_email, opt_in_sms, custom, created_at, "
+                f"updated_at) VALUES ('kept@example.org', true, false, '{{}}', {now}, {now})"
+            )
+        )
+        rid = connection.execute(text("SELECT max(id) FROM relation")).scalar()
+        connection.execute(
+            text(f"INSERT INTO relation_group (key, name, created_at) VALUES ('vip', 'VIP', {now})")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO group_member (group_id, relation_id, added_at) VALUES "
+                f"((SELECT max(id) FROM relation_group), :r, {now})"
+            ),
+            {"r": rid},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO journey (name, status, definition, created_at, updated_at) "
+                f"VALUES ('j', 'draft', '{{}}', {now}, {now})"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO trip (id, journey_id, journey_version, relation_id, number, "
+                "status, current_seq, started_at) VALUES ('trip:x:1', "
+                f"(SELECT max(id) FROM journey), 1, :r, 1, 'running', 1, {now})"
+            ),
+            {"r": rid},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO passage (trip_id, seq, step_id, step_type, entered_at, outcome, "
+                f"detail, recorded_at) VALUES ('trip:x:1', 1, 'a', 'wait', {now}, "
+                f"'waiting', '', {now})"
+            )
+        )
+    engine.dispose()
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with session_scope(engine) as session:
+        row = session.exec(
+            text("SELECT relation_id, admitted_relation_id, number FROM trip")  # type: ignore[call-overload]
+        ).one()
+        assert tuple(row) == (rid, rid, 1)
+        assert session.exec(text("SELECT count(*) FROM passage")).scalar() == 1  # type: ignore[call-overload]
+        assert session.exec(text("SELECT count(*) FROM group_member")).scalar() == 1  # type: ignore[call-overload]
+        journey_id = session.exec(text("SELECT max(id) FROM journey")).scalar()  # type: ignore[call-overload]
+        assert rid is not None and numbers_taken(session, journey_id, rid) == (1, 1)
+    engine.dispose()
