@@ -29,6 +29,7 @@ class RelationRecord:
     display_name: str
     opt_in_email: bool
     fields: dict[str, Any]
+    external_id: str | None = None
 
 
 def _fields(relation: Relation) -> dict[str, Any]:
@@ -47,6 +48,7 @@ def load_relation(session: Session, relation_id: int) -> RelationRecord | None:
         display_name=name,
         opt_in_email=relation.opt_in_email,
         fields=_fields(relation),
+        external_id=relation.external_id,
     )
 
 
@@ -135,7 +137,7 @@ def render_context(
     was not admitted by an event), and `recent` (see recent_events). `locale` and
     `timezone` are the relation's, read by the locale filters (`| date`, `| currency`)."""
     return {
-        "relation": {**record.fields, "id": record.id},
+        "relation": {**record.fields, "id": record.id, "external_id": record.external_id},
         "event": event or {},
         "recent": recent or {},
         "locale": record.fields.get("locale") or DEFAULT_LOCALE,

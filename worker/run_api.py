@@ -33,6 +33,7 @@ async def run(settings: Settings) -> int:
         processes=1,
         timeout=settings.render_timeout,
         memory_bytes=settings.render_memory_mb * 2**20,
+        token_keys=settings.relation_token_keys(),
     )
     try:
         app = create_app(

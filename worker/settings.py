@@ -8,16 +8,22 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from activities import relation_tokens
 from activities.contracts import TASK_QUEUE
 
 
 class Settings(BaseSettings):
     # An empty variable (compose passes `${X:-}` through) means "not set", not "".
     model_config = SettingsConfigDict(
-        env_prefix="REISPLAN_", env_file=".env", extra="ignore", env_ignore_empty=True
+        env_prefix="REISPLAN_",
+        env_file=".env",
+        extra="ignore",
+        env_ignore_empty=True,
+        # A refused setting is named, not printed: keys and passwords live here.
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Field(
@@ -124,6 +130,24 @@ class Settings(BaseSettings):
         "first and read with any, so a key is rotated by putting a new one in front. "
         "Default: one key derived from the secret key",
     )
+
+    @field_validator("token_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[str]) -> list[str]:
+        # Refused at start-up; our message names the key by its position, not its text.
+        for position, key in enumerate(value):
+            problem = relation_tokens.key_problem(key)
+            if problem is not None:
+                raise ValueError(
+                    f"key {position + 1}: {problem}; make one with `python -c 'from "
+                    "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+                )
+        return value
+
+    def relation_token_keys(self) -> list[str]:
+        """The relation-token keys, newest first: `token_keys`, else one derived from
+        the secret key (so `reisplan dev` needs no configuration)."""
+        return relation_tokens.keys_of(self.token_keys, self.signing_key())
 
     # Set by `reisplan dev`: the local SMTP sink stores mail here and the API shows it.
     mail_sink_dir: Path | None = None

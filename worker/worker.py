@@ -86,6 +86,7 @@ def build_render_pool(settings: Settings) -> RenderPool:
         processes=settings.render_processes,
         timeout=settings.render_timeout,
         memory_bytes=settings.render_memory_mb * 2**20,
+        token_keys=settings.relation_token_keys(),
     )
 
 

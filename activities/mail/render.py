@@ -21,8 +21,9 @@ import functools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import css_inline
@@ -30,12 +31,15 @@ import mrml
 from inscriptis import get_text  # type: ignore[import-untyped]  # ships no types
 from inscriptis.model.config import ParserConfig  # type: ignore[import-untyped]
 from inscriptis.model.tag import CustomHtmlTagHandlerMapping  # type: ignore[import-untyped]
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from activities.mail.filters import LOCALE_FILTERS, FilterValueError
+from activities.relation_tokens import RelationTokens, TooLarge
+from domain.steps.tokens import DEFAULT_LIFETIME, MAX_FIELDS, MAX_LIFETIME, field_problem, lifetime
 
 MAX_RENDERED_CHARS = 1_000_000
 _MAX_EXPONENT = 1_000
@@ -151,10 +155,19 @@ class Renderer:
     Thread-safe: the activity renders in worker threads.
     """
 
-    def __init__(self, *, max_chars: int = MAX_RENDERED_CHARS, cache_size: int = 256) -> None:
+    def __init__(
+        self,
+        *,
+        max_chars: int = MAX_RENDERED_CHARS,
+        cache_size: int = 256,
+        token_keys: Sequence[str] = (),
+    ) -> None:
         self._max_chars = max_chars
         self._html = _Environment(autoescape=True, max_chars=max_chars)
         self._plain = _Environment(autoescape=False, max_chars=max_chars)
+        helper = encrypt_helper(RelationTokens(token_keys) if token_keys else None)
+        for env in (self._html, self._plain):
+            env.globals["encrypt"] = helper
         self._cache: OrderedDict[tuple[str, str], _Compiled] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -314,6 +327,50 @@ def _problem(error: Exception, written: frozenset[object]) -> str:
     if isinstance(error, SecurityError):
         return "SecurityError: not allowed in a template"
     return f"{type(error).__name__} (its message is not shown: it may hold relation data)"
+
+
+# --- relation tokens ---------------------------------------------------------------------
+
+
+def encrypt_helper(tokens: RelationTokens | None) -> Callable[..., str]:
+    """`{{ encrypt('id', 'email', expires_in='P7D') }}`: a token (activities/relation_tokens)
+    of those fields of the relation being rendered, valid from now (the send's moment)
+    for `expires_in` (default P30D). Its messages name the argument's position, never
+    its value: a field name may have been computed from the relation's data."""
+
+    @pass_context
+    def encrypt(context: Context, *fields: object, expires_in: object = DEFAULT_LIFETIME) -> str:
+        if tokens is None:
+            raise FilterValueError("encrypt(): this renderer was given no token keys")
+        if not 1 <= len(fields) <= MAX_FIELDS:
+            raise FilterValueError(
+                f"encrypt(): name 1 to {MAX_FIELDS} fields, e.g. encrypt('id', 'email')"
+            )
+        for position, name in enumerate(fields, start=1):
+            if field_problem(name) is not None:
+                raise FilterValueError(
+                    f"encrypt(): argument {position} is not a field a token can carry "
+                    "(id, external_id, email, first_name, ... or a custom field's name)"
+                )
+        try:
+            valid_for = lifetime(expires_in) if isinstance(expires_in, str) else None
+        except ValueError:
+            valid_for = None
+        if valid_for is None:
+            raise FilterValueError(
+                "encrypt(): expires_in is an ISO-8601 duration of at most "
+                f"P{MAX_LIFETIME.days}D, e.g. 'P7D'"
+            )
+        relation = context.get("relation")
+        found = relation if isinstance(relation, Mapping) else {}
+        values = {str(name): found.get(str(name)) for name in fields}
+        now = datetime.now(UTC)
+        try:
+            return tokens.make(values, issued_at=now, expires_at=now + valid_for)
+        except TooLarge as error:
+            raise FilterValueError(f"encrypt(): {error}") from None
+
+    return encrypt
 
 
 # --- MJML, CSS and the text part ----------------------------------------------------------

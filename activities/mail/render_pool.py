@@ -18,7 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import resource
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -35,12 +35,12 @@ DEFAULT_MEMORY = 512 * 1024 * 1024
 _renderer: Renderer | None = None  # one per child process: its compile cache
 
 
-def _start_child(memory_bytes: int) -> None:
+def _start_child(memory_bytes: int, token_keys: Sequence[str] = ()) -> None:
     global _renderer
     # Address space, not resident size: a single huge allocation fails at once with a
     # MemoryError instead of first pushing the machine into swap.
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    _renderer = Renderer()
+    _renderer = Renderer(token_keys=token_keys)
 
 
 def _ready() -> None:
@@ -74,10 +74,14 @@ class RenderPool:
         processes: int = 2,
         timeout: float = DEFAULT_TIMEOUT,
         memory_bytes: int = DEFAULT_MEMORY,
+        token_keys: Sequence[str] = (),
     ) -> None:
+        """`token_keys`: the relation-token keys for `encrypt(...)` in templates, newest
+        first. They reach the render processes as arguments of their start, through the
+        pool's own pipe: never through Temporal, whose payloads are stored."""
         self.timeout = timeout
         self.memory_bytes = memory_bytes
-        self._local = Renderer()
+        self._local = Renderer(token_keys=token_keys)
         self._checked: dict[tuple[str, str], bool] = {}
         self._lock = threading.Lock()
         # spawn, not fork: forking a process that runs Temporal's threads can copy a lock
@@ -85,7 +89,7 @@ class RenderPool:
         self._pool = ProcessPool(
             max_workers=processes,
             initializer=_start_child,
-            initargs=(memory_bytes,),
+            initargs=(memory_bytes, tuple(token_keys)),
             context=multiprocessing.get_context("spawn"),
         )
         # Children start on demand; started now, the first mail does not wait ~0.5 s for

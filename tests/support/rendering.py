@@ -7,11 +7,15 @@ import atexit
 import functools
 
 from activities.mail.render_pool import RenderPool
+from activities.relation_tokens import keys_of
 
 
 @functools.cache
 def shared_render_pool() -> RenderPool:
     # A short limit: the template-bomb tests wait for it, a normal render takes ms.
-    pool = RenderPool(processes=2, timeout=2.0)
+    from tests.api.support import TEST_SIGNING_KEY  # here: that module imports this one
+
+    # Keyed as the test apps' settings are, so templates may call `encrypt(...)`.
+    pool = RenderPool(processes=2, timeout=2.0, token_keys=keys_of((), TEST_SIGNING_KEY))
     atexit.register(pool.close)
     return pool
