@@ -1,5 +1,6 @@
 """Large admissions: the current members of a segment at activation, the entrants of a
-segment edit, the relations whose date comes round today.
+segment edit, the relations whose date comes round today, a selection trigger's group,
+segment or journey (activities/selections.py).
 
 A run is a row (`admission_run`) with its source and a cursor, carried out by the
 AdmitMembers workflow one page at a time (the bounded, resumable fan-out of the
@@ -7,12 +8,15 @@ batch sliding-window sample): each page admits up to PAGE relations, at most
 CONCURRENCY at once, then commits the cursor and the counts. A worker that dies in the
 middle of a page makes Temporal retry that page; the relations it already admitted are
 found by the run's admission key (one trip per journey, relation and key), so nobody is
-admitted twice and nobody after the cursor is left out.
+admitted twice and nobody after the cursor is left out. A selection run also records
+the relations of each page (run_member, with the cursor): its selection, which a
+sync_group step makes its group equal to when the run is finished.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,17 +37,23 @@ from activities.contracts import (
     AdmitPageResult,
 )
 from domain.definition import parse_frozen
-from domain.statuses import JourneyStatus
-from domain.triggers import SegmentEntryTrigger
+from domain.statuses import JourneyStatus, TripStatus
+from domain.triggers import SegmentEntryTrigger, SelectionTrigger
 from store import journeys, recurring
 from store.db import session_scope
+from store.effects import run_key
 from store.errors import NotFound
 from store.models import (
     AdmissionRun,
+    Group,
+    GroupMember,
     Journey,
     Relation,
+    RunMember,
     Segment,
     SegmentMember,
+    StepEffect,
+    Trip,
     utcnow,
 )
 
@@ -72,6 +82,7 @@ def create_run(
     source: dict[str, Any],
     admission_key: str,
     commit: bool = True,
+    start_at: str | None = None,
 ) -> AdmissionRun:
     """The run for (journey, key), created once: asking again returns the same run.
     With commit=False it is only flushed, into the caller's transaction."""
@@ -86,6 +97,7 @@ def create_run(
         trigger_index=trigger_index,
         source=source,
         admission_key=admission_key,
+        start_at=start_at,
         total=session.exec(select(func.count()).select_from(Relation).where(_clause(source))).one(),
     )
     session.add(run)
@@ -127,6 +139,23 @@ def _clause(source: dict[str, Any]) -> ColumnElement[bool]:
         return col(Relation.id).in_(members)
     if "date_field" in source:
         return recurring.due_clause(source["date_field"], source["month_days"])
+    if "group" in source:
+        # A selection of a group's (direct) members.
+        return col(Relation.id).in_(
+            select(GroupMember.relation_id)
+            .join(Group, col(Group.id) == col(GroupMember.group_id))
+            .where(col(Group.key) == source["group"])
+        )
+    if "journey" in source:
+        # A selection of the relations travelling through another journey right now.
+        return col(Relation.id).in_(
+            select(Trip.relation_id).where(
+                col(Trip.journey_id) == source["journey"],
+                col(Trip.status) == TripStatus.running,
+                col(Trip.relation_id).is_not(None),
+            )
+        )
+    # LEAD: the import helper's source {"import_job": id, "outcomes": [...]} goes here.
     raise ValueError(f"unknown admission run source {sorted(source)}")
 
 
@@ -209,7 +238,8 @@ class AdmissionRunActivities:
     @activity.defn(name=ADMIT_PAGE)
     async def admit_page(self, data: AdmitPageInput) -> AdmitPageResult:
         """Admit the next page of the run's relations and move its cursor past them."""
-        run, ids, more = await asyncio.to_thread(self._next_page, data.run_id)
+        page = await asyncio.to_thread(self._next_page, data.run_id)
+        run, ids = page.run, page.ids
         if run is None:
             return AdmitPageResult(admitted=0, skipped=0, done=True)
         cause = Cause(
@@ -217,6 +247,7 @@ class AdmissionRunActivities:
             key=run.admission_key,
             yearly="date_field" in run.source,
             version=run.journey_version,
+            start_at=run.start_at,
         )
         gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -243,10 +274,11 @@ class AdmissionRunActivities:
 
         outcomes = await asyncio.gather(*(one(i) for i in ids))
         admitted = sum(outcomes)
-        done = not more
+        done = not page.more
         await asyncio.to_thread(
             self._advance,
             data.run_id,
+            ids if page.selects else [],
             ids[-1] if ids else None,
             admitted,
             len(ids) - admitted,
@@ -254,14 +286,14 @@ class AdmissionRunActivities:
         )
         return AdmitPageResult(admitted=admitted, skipped=len(ids) - admitted, done=done)
 
-    def _next_page(self, run_id: int) -> tuple[AdmissionRun | None, list[int], bool]:
+    def _next_page(self, run_id: int) -> _Page:
         """The run, its next page of relation ids, and whether more follow (one id
         beyond the page is read, so the last page says so: no empty page at the end,
         which would queue behind the trips the run itself started)."""
         with session_scope(self._engine) as session:
             run = session.get(AdmissionRun, run_id)
             if run is None or run.status != RUNNING:
-                return None, [], False
+                return _Page()
             journey = session.get(Journey, run.journey_id)
             if journey is None or (journey.status, journey.active_version) != (
                 JourneyStatus.active,
@@ -270,7 +302,7 @@ class AdmissionRunActivities:
                 # Deactivated (or a new version activated) meanwhile: nobody more enters.
                 run.status, run.finished_at = STOPPED, utcnow()
                 session.add(run)
-                return None, [], False
+                return _Page()
             ids = session.exec(
                 select(Relation.id)
                 .where(_clause(run.source), col(Relation.id) > run.cursor)
@@ -278,22 +310,50 @@ class AdmissionRunActivities:
                 .limit(PAGE + 1)
             ).all()
             found = [i for i in ids if i is not None]
-            return run, found[:PAGE], len(found) > PAGE
+            return _Page(run, found[:PAGE], len(found) > PAGE, is_selection(session, run))
 
     def _advance(
-        self, run_id: int, last: int | None, admitted: int, skipped: int, done: bool
+        self,
+        run_id: int,
+        selected: list[int],
+        last: int | None,
+        admitted: int,
+        skipped: int,
+        done: bool,
     ) -> None:
         with session_scope(self._engine) as session:
             run = session.get(AdmissionRun, run_id)
             assert run is not None
             if last is not None:
+                if last <= run.cursor:
+                    # A retried page whose first attempt committed: recorded already.
+                    selected = []
                 run.cursor = max(run.cursor, last)
+            # The selection, with the cursor that moves past it: a sync_group step
+            # makes its group equal to this (admitted or refused by re-entry alike).
+            session.add_all(RunMember(run_id=run_id, relation_id=i) for i in selected)
             run.admitted += admitted
             run.skipped += skipped
             if done:
                 run.status = FINISHED
                 run.finished_at = utcnow()
             session.add(run)
+
+
+@dataclass(frozen=True)
+class _Page:
+    run: AdmissionRun | None = None
+    ids: list[int] = field(default_factory=list)
+    more: bool = False
+    selects: bool = False  # the run records its selection (a selection trigger's run)
+
+
+def is_selection(session: Session, run: AdmissionRun) -> bool:
+    """Whether the run is a `selection` trigger's (its selection is recorded)."""
+    frozen = journeys.version(session, run.journey_id, run.journey_version)
+    triggers = parse_frozen(frozen.definition).triggers
+    index = run.trigger_index
+    return 0 <= index < len(triggers) and isinstance(triggers[index], SelectionTrigger)
 
 
 def runs_of(session: Session, journey_id: int) -> list[AdmissionRun]:
@@ -304,6 +364,62 @@ def runs_of(session: Session, journey_id: int) -> list[AdmissionRun]:
             .order_by(col(AdmissionRun.id).desc())
         ).all()
     )
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What a run's sync_group step did to its group (store.effects, keyed by run)."""
+
+    step_id: str
+    group: str
+    added: int
+    removed: int
+    done: bool
+
+
+def selection_sizes(session: Session, run_ids: list[int]) -> dict[int, int]:
+    """How many relations each run selected (recorded for selection runs only)."""
+    if not run_ids:
+        return {}
+    rows = session.exec(
+        select(RunMember.run_id, func.count())
+        .where(col(RunMember.run_id).in_(run_ids))
+        .group_by(col(RunMember.run_id))
+    ).all()
+    return {run_id: count for run_id, count in rows}
+
+
+def sync_results(session: Session, runs: list[AdmissionRun]) -> dict[int, list[Synced]]:
+    """Each run's sync_group results, from the effects its finish_run recorded."""
+    wanted: dict[str, tuple[int, str]] = {}
+    steps_of: dict[tuple[int, int], list[str]] = {}
+    for run in runs:
+        assert run.id is not None
+        version = (run.journey_id, run.journey_version)
+        if version not in steps_of:
+            frozen = journeys.version(session, *version)
+            steps_of[version] = [
+                s.id for s in parse_frozen(frozen.definition).steps if s.type == "sync_group"
+            ]
+        for step_id in steps_of[version]:
+            wanted[run_key(run.id, step_id)] = (run.id, step_id)
+    found: dict[int, list[Synced]] = {}
+    if not wanted:
+        return found
+    rows = session.exec(select(StepEffect).where(col(StepEffect.key).in_(list(wanted)))).all()
+    for row in sorted(rows, key=lambda r: r.key):
+        run_id, step_id = wanted[row.key]
+        result = row.result
+        found.setdefault(run_id, []).append(
+            Synced(
+                step_id=step_id,
+                group=str(result.get("group", "")),
+                added=int(result.get("added", 0)),
+                removed=int(result.get("removed", 0)),
+                done=bool(result.get("done", False)),
+            )
+        )
+    return found
 
 
 def running_runs(session: Session, before: datetime) -> list[int]:

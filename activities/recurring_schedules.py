@@ -99,7 +99,7 @@ async def ensure_recurring_schedules(
         if isinstance(trigger, RecurringDateTrigger)
     }
     ids = [
-        await _put(
+        await put_schedule(
             client,
             recurring_schedule_id(journey_id, index),
             recurring_schedule(journey_id, index, trigger, definition, task_queue),
@@ -116,7 +116,9 @@ async def remove_recurring_schedules(client: Client, journey_id: int) -> None:
     await _delete(client, journey_id, range(MAX_TRIGGERS))
 
 
-async def _put(client: Client, schedule_id: str, schedule: Schedule) -> str:
+async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    """Create the schedule, or replace the one of that id (shared by every kind of
+    journey schedule)."""
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
@@ -128,12 +130,18 @@ async def _put(client: Client, schedule_id: str, schedule: Schedule) -> str:
     return schedule_id
 
 
-async def _delete(client: Client, journey_id: int, indexes: range | list[int]) -> None:
-    async def one(index: int) -> None:
+async def delete_schedules(client: Client, schedule_ids: list[str]) -> None:
+    """Delete these schedules; absent ones are fine."""
+
+    async def one(schedule_id: str) -> None:
         try:
-            await client.get_schedule_handle(recurring_schedule_id(journey_id, index)).delete()
+            await client.get_schedule_handle(schedule_id).delete()
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
 
-    await asyncio.gather(*(one(index) for index in indexes))
+    await asyncio.gather(*(one(i) for i in schedule_ids))
+
+
+async def _delete(client: Client, journey_id: int, indexes: range | list[int]) -> None:
+    await delete_schedules(client, [recurring_schedule_id(journey_id, i) for i in indexes])

@@ -23,7 +23,7 @@ from domain.conditions import (
     evaluate,
     payload_facts,
 )
-from domain.schema import LocalTime, Model, is_frozen
+from domain.schema import WEEKDAYS, LocalTime, Model, Weekday, is_frozen
 
 # Event types named in the seeds; any other name is a custom event.
 REGISTRATION = "registration"
@@ -31,6 +31,9 @@ DONATION = "donation"
 EVENT_TYPE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 EventType = Annotated[str, Field(pattern=EVENT_TYPE, description="An event type name")]
 SegmentKey = Annotated[str, Field(min_length=1, max_length=100)]
+GroupKey = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="A group's key")
+]
 DATE_FIELDS = frozenset({"birth_date", "created_at"})
 
 
@@ -258,6 +261,74 @@ class RecurringDateTrigger(TriggerBase):
         return f"every year {before}{self.field} at {self.at:%H:%M}"
 
 
+class SelectionSchedule(Model):
+    """When a selection runs again: at `at` on the listed weekdays (every day when not
+    given) and, if given, only on these days of the month (both must hold: `days: [mon]`
+    with `days_of_month: [1, ..., 7]` is the first Monday), in the journey's timezone."""
+
+    at: LocalTime = Field(default=time(8, 0), description="local time of day")
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    days_of_month: list[Annotated[int, Field(ge=1, le=31)]] | None = Field(
+        default=None, min_length=1, max_length=31
+    )
+
+    def describe(self) -> str:
+        days = "every day" if len(set(self.days)) == 7 else "every " + ", ".join(self.days)
+        if self.days_of_month:
+            days += " on day " + ", ".join(str(d) for d in sorted(set(self.days_of_month)))
+        at = f"{self.at:%H:%M:%S}" if self.at.second else f"{self.at:%H:%M}"
+        return f"{days} at {at}"
+
+
+class SelectionTrigger(TriggerBase):
+    """Admit the relations of a group, a segment or another journey (those with a trip
+    running in it) at once (Deployteq's "Selecteer klanten"): once when the journey is
+    activated, or on a schedule. Each time is a run one can follow; a `sync_group` step
+    makes a group equal to the run's selection."""
+
+    type: Literal["selection"]
+    group: GroupKey | None = None
+    segment: SegmentKey | None = None
+    journey: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    schedule: SelectionSchedule | None = Field(
+        default=None, description="Run again on this schedule; without it: once, at activation"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self, info: ValidationInfo) -> SelectionTrigger:
+        named = [s for s in ("group", "segment", "journey") if getattr(self, s) is not None]
+        if len(named) != 1 and not is_frozen(info):
+            raise ValueError(
+                "name exactly one source: group, segment or journey"
+                + (f" (not {' and '.join(named)})" if named else "")
+            )
+        return self
+
+    def segments(self) -> frozenset[str]:
+        return frozenset({self.segment}) if self.segment is not None else frozenset()
+
+    def source(self) -> dict[str, Any]:
+        """The admission run's source (activities/admission_runs._clause)."""
+        if self.group is not None:
+            return {"group": self.group}
+        if self.segment is not None:
+            return {"segment": self.segment}
+        return {"journey": self.journey}
+
+    def source_field(self) -> str:
+        return next(iter(self.source()))
+
+    def describe(self) -> str:
+        if self.group is not None:
+            source = f"group '{self.group}'"
+        elif self.segment is not None:
+            source = f"segment '{self.segment}'"
+        else:
+            source = f"the relations on a trip in journey {self.journey}"
+        when = self.schedule.describe() if self.schedule else "once, at activation"
+        return f"selection of {source}, {when}"
+
+
 TRIGGER_TYPES: tuple[type[TriggerBase], ...] = (
     ManualTrigger,
     RegistrationTrigger,
@@ -266,6 +337,7 @@ TRIGGER_TYPES: tuple[type[TriggerBase], ...] = (
     SegmentEntryTrigger,
     SegmentShiftTrigger,
     RecurringDateTrigger,
+    SelectionTrigger,
 )
 
 Trigger = Annotated[
@@ -275,7 +347,8 @@ Trigger = Annotated[
     | EventTrigger
     | SegmentEntryTrigger
     | SegmentShiftTrigger
-    | RecurringDateTrigger,
+    | RecurringDateTrigger
+    | SelectionTrigger,
     Field(discriminator="type"),
 ]
 

@@ -17,6 +17,8 @@ from sqlmodel import Session, col, select
 
 from domain.definition import JourneyDefinition, parse_definition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
+from domain.steps.groups import SyncGroupStep
+from domain.triggers import SelectionTrigger
 from store.errors import Conflict, Invalid, NotFound, Problem
 from store.models import (
     Group,
@@ -270,7 +272,11 @@ def reference_problems(session: Session, definition: JourneyDefinition) -> list[
     problems: list[Problem] = []
     for index, trigger in enumerate(definition.triggers):
         for key in sorted(trigger.segments() - segments):
-            where = "segment" if trigger.type == "segment_entry" else _shift_field(trigger, key)
+            where = (
+                "segment"
+                if trigger.type in ("segment_entry", "selection")
+                else _shift_field(trigger, key)
+            )
             problems.append(
                 Problem(
                     (*DEFINITION_LOC, "triggers", index, where),
@@ -278,6 +284,8 @@ def reference_problems(session: Session, definition: JourneyDefinition) -> list[
                     "unknown_segment",
                 )
             )
+        if isinstance(trigger, SelectionTrigger):
+            problems.extend(_selection_problems(session, index, trigger, known["group"]))
     for index, step in enumerate(definition.steps):
         needed = step.references()
         for kind, keys in (("template", needed.templates), ("group", needed.groups)):
@@ -289,7 +297,43 @@ def reference_problems(session: Session, definition: JourneyDefinition) -> list[
                         f"unknown_{kind}",
                     )
                 )
+    if not any(isinstance(t, SelectionTrigger) for t in definition.triggers):
+        for index, step in enumerate(definition.steps):
+            if isinstance(step, SyncGroupStep):
+                problems.append(
+                    Problem(
+                        (*DEFINITION_LOC, "steps", index, "type"),
+                        f"step '{step.id}': sync_group makes a group equal to a selection "
+                        "run's relations: the journey needs a `selection` trigger",
+                        "no_selection_trigger",
+                    )
+                )
     return problems
+
+
+def _selection_problems(
+    session: Session, index: int, trigger: SelectionTrigger, groups: set[str]
+) -> list[Problem]:
+    """A selection's group or journey that does not exist (its segment is checked with
+    the other triggers' segments)."""
+    where = (*DEFINITION_LOC, "triggers", index)
+    if trigger.group is not None and trigger.group not in groups:
+        return [
+            Problem(
+                (*where, "group"),
+                f"trigger {index + 1}: group '{trigger.group}' does not exist",
+                "unknown_group",
+            )
+        ]
+    if trigger.journey is not None and session.get(Journey, trigger.journey) is None:
+        return [
+            Problem(
+                (*where, "journey"),
+                f"trigger {index + 1}: journey {trigger.journey} does not exist",
+                "unknown_journey",
+            )
+        ]
+    return []
 
 
 def _shift_field(trigger: Any, key: str) -> str:
@@ -341,6 +385,22 @@ def journeys_using_template(session: Session, key: str) -> list[int]:
     )
 
 
+def group_users(session: Session) -> dict[str, set[int]]:
+    """Group keys used by journeys (conditions, group steps, selection triggers) that
+    are active or have running trips, with those journeys."""
+    users: dict[str, set[int]] = {}
+    for jid, definition in _definitions_in_use(session):
+        keys = set(definition.references().groups)
+        keys |= {
+            t.group
+            for t in definition.triggers
+            if isinstance(t, SelectionTrigger) and t.group is not None
+        }
+        for key in keys:
+            users.setdefault(key, set()).add(jid)
+    return users
+
+
 def journeys_using_group(session: Session, key: str) -> list[int]:
-    """Journeys whose conditions check group `key`: active, or with running trips."""
-    return sorted({jid for jid, d in _definitions_in_use(session) if key in d.references().groups})
+    """Journeys that use group `key`: active, or with running trips."""
+    return sorted(group_users(session).get(key, set()))

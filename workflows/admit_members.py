@@ -1,6 +1,8 @@
 """AdmitMembers: carry out one admission run, a page at a time (see
 activities/admission_runs.py). Bounded: one activity per page and a fresh history
-(continue-as-new) every PAGES_PER_RUN pages, however large the run."""
+(continue-as-new) every PAGES_PER_RUN pages, however large the run. After the last page
+one more activity finishes the run (activities/selections.finish_run: a selection's
+sync_group steps, once per run)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ with workflow.unsafe.imports_passed_through():
         AdmitPageInput,
         AdmitPageResult,
     )
+    from activities.contracts.selections import FINISH_RUN, FinishRunInput, FinishRunResult
 
 PAGES_PER_RUN = 100
+# Until the database and Temporal are back: a run must finish.
+_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 
 @workflow.defn(name=ADMIT_MEMBERS_WORKFLOW)
@@ -33,10 +38,21 @@ class AdmitMembersWorkflow:
                 start_to_close_timeout=timedelta(minutes=10),
                 # Each admission heartbeats: a page whose worker died is taken over soon.
                 heartbeat_timeout=timedelta(seconds=10),
-                # Until the database and Temporal are back: a run must finish.
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+                retry_policy=_RETRY,
                 summary=f"admit page {page + 1}",
             )
             if result.done:
+                # Histories of runs that ended before finish_run existed replay without it.
+                if workflow.patched("run-finish"):
+                    await workflow.execute_activity(
+                        FINISH_RUN,
+                        FinishRunInput(run_id=data.run_id),
+                        result_type=FinishRunResult,
+                        # A sync of a large group goes in batches, each heartbeating.
+                        start_to_close_timeout=timedelta(hours=1),
+                        heartbeat_timeout=timedelta(minutes=2),
+                        retry_policy=_RETRY,
+                        summary=f"finish run {data.run_id}",
+                    )
                 return
         workflow.continue_as_new(data)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
 from api.dispatching import dispatch_changes
-from api.schemas.groups import GroupCreate, GroupPublic, GroupsPublic
+from api.schemas.groups import GroupCreate, GroupDetail, GroupPublic, GroupsPublic
 from api.schemas.relations import RelationPublic, RelationsPublic
 from api.security import allow
 from store import groups
@@ -19,12 +19,15 @@ from store.models import Group
 router = APIRouter(prefix="/groups", tags=["groups"])
 
 
-def _public(session: Session, group: Group) -> GroupPublic:
+def _public(session: Session, group: Group, parents: dict[int, str] | None = None) -> GroupPublic:
     assert group.id is not None
+    if parents is None:
+        parents = groups.keys_of(session, {group.parent_id} if group.parent_id else set())
     return GroupPublic(
         key=group.key,
         name=group.name,
         members=groups.member_count(session, group.id),
+        parent=parents.get(group.parent_id) if group.parent_id is not None else None,
         created_at=group.created_at,
     )
 
@@ -37,14 +40,19 @@ def create_group(body: GroupCreate, session: SessionDep) -> GroupPublic:
 @router.get("", dependencies=[allow(Scope.operator, Scope.support)], response_model=GroupsPublic)
 def list_groups(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> GroupsPublic:
     rows, count = groups.list_page(session, limit=limit, offset=offset)
-    return GroupsPublic(data=[_public(session, g) for g in rows], count=count)
+    parents = groups.keys_of(session, {g.parent_id for g in rows if g.parent_id is not None})
+    return GroupsPublic(data=[_public(session, g, parents) for g in rows], count=count)
 
 
 @router.get(
-    "/{key}", dependencies=[allow(Scope.operator, Scope.support)], response_model=GroupPublic
+    "/{key}", dependencies=[allow(Scope.operator, Scope.support)], response_model=GroupDetail
 )
-def read_group(key: str, session: SessionDep) -> GroupPublic:
-    return _public(session, groups.get(session, key))
+def read_group(key: str, session: SessionDep) -> GroupDetail:
+    group = groups.get(session, key)
+    assert group.id is not None
+    return GroupDetail(
+        **_public(session, group).model_dump(), subgroups=groups.subgroups(session, group.id)
+    )
 
 
 @router.delete(
@@ -52,8 +60,9 @@ def read_group(key: str, session: SessionDep) -> GroupPublic:
     dependencies=[allow(Scope.operator)],
     status_code=204,
     response_class=Response,
-    description="409 while a journey's condition may still check the group: it is "
-    "active, or trips of an earlier version (e.g. a drained journey) are still running.",
+    description="409 while a journey may still use the group (a condition, a group step, "
+    "a selection trigger): it is active, or trips of an earlier version (e.g. a drained "
+    "journey) are still running. Its subgroups are deleted with it.",
 )
 def delete_group(key: str, session: SessionDep) -> None:
     groups.delete(session, key)

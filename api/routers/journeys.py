@@ -9,8 +9,21 @@ from sqlmodel import Session
 from temporalio.service import RPCError
 
 from activities.admission import admit
-from activities.admission_runs import members_run, runs_of, start_run
+from activities.admission_runs import (
+    Synced,
+    members_run,
+    runs_of,
+    selection_sizes,
+    start_run,
+    sync_results,
+)
 from activities.recurring_schedules import ensure_recurring_schedules, remove_recurring_schedules
+from activities.selection_schedules import (
+    ensure_selection_schedules,
+    remove_selection_schedules,
+    scheduled,
+)
+from activities.selections import one_off_runs
 from api.batch import cancel_running_trips, terminate_stuck_trips
 from api.deps import EngineDep, IdPath, Limit, Offset, SessionDep, TaskQueueDep, TemporalDep
 from api.schemas.journeys import (
@@ -26,6 +39,7 @@ from api.schemas.journeys import (
     JourneyUpdate,
     SendCounts,
     StepStats,
+    SyncedGroupPublic,
     TripTotals,
     VersionPublic,
     VersionsPublic,
@@ -37,7 +51,7 @@ from api.schemas.trips import TripSummary
 from api.security import allow
 from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus
-from domain.triggers import RecurringDateTrigger, SegmentEntryTrigger
+from domain.triggers import RecurringDateTrigger, SegmentEntryTrigger, SelectionTrigger
 from store import journeys, mail_stats, problems, sends, trips
 from store.errors import Conflict, Invalid, NotFound, Problem
 from store.keys import Scope
@@ -108,7 +122,8 @@ def delete_journey(journey_id: IdPath, session: SessionDep) -> None:
     "active. A journey with a segment_entry trigger admits those who enter the segment "
     "from now on (`members=new`, the default), or its current members too "
     "(`members=current`: a resumable admission run, see /journeys/{id}/admissions). "
-    "Recurring-date triggers get their Temporal Schedule here.",
+    "Recurring-date triggers and scheduled selection triggers get their Temporal Schedule "
+    "here; a selection trigger without a schedule makes its one run now.",
 )
 async def activate_journey(
     journey_id: IdPath,
@@ -124,23 +139,25 @@ async def activate_journey(
     try:
         if any(isinstance(t, RecurringDateTrigger) for t in definition.triggers):
             await ensure_recurring_schedules(temporal, journey_id, definition, task_queue)
+        if scheduled(definition):
+            await ensure_selection_schedules(temporal, journey_id, definition, task_queue)
     except RPCError as error:
         await run_in_threadpool(_undo_activation, engine, journey_id)
         raise HTTPException(
             status_code=503,
-            detail=f"journey {journey_id} was not activated: its recurring-date schedule "
-            f"could not be created in Temporal ({error.message})",
+            detail=f"journey {journey_id} was not activated: its schedules could not be "
+            f"created in Temporal ({error.message})",
         ) from error
     runs: list[AdmissionRun] = []
     if members == "current":
         runs = await run_in_threadpool(_members_runs, engine, journey_id)
-        for run in runs:
-            assert run.id is not None
-            await start_run(temporal, task_queue, run.id)
+    if any(isinstance(t, SelectionTrigger) and not t.schedule for t in definition.triggers):
+        runs += await run_in_threadpool(_selection_runs, engine, journey_id)
+    for run in runs:
+        assert run.id is not None
+        await start_run(temporal, task_queue, run.id)
     public = JourneyPublic.model_validate(journey).model_dump()
-    return ActivationPublic(
-        **public, admission_runs=[AdmissionRunPublic.model_validate(r) for r in runs]
-    )
+    return ActivationPublic(**public, admission_runs=[_run_public(r) for r in runs])
 
 
 def _activate(engine: Engine, journey_id: int, members: str) -> tuple[Journey, JourneyDefinition]:
@@ -172,17 +189,39 @@ def _members_runs(engine: Engine, journey_id: int) -> list[AdmissionRun]:
         return members_run(session, journeys.get(session, journey_id))
 
 
+def _selection_runs(engine: Engine, journey_id: int) -> list[AdmissionRun]:
+    with Session(engine, expire_on_commit=False) as session:
+        return one_off_runs(session, journeys.get(session, journey_id))
+
+
+def _run_public(
+    run: AdmissionRun, selected: int | None = None, synced: list[Synced] | None = None
+) -> AdmissionRunPublic:
+    return AdmissionRunPublic.model_validate(run).model_copy(
+        update={
+            "selected": selected,
+            "synced": [SyncedGroupPublic(**vars(s)) for s in synced or []],
+        }
+    )
+
+
 @router.get(
     "/{journey_id}/admissions",
     dependencies=[allow(Scope.operator, Scope.support)],
     response_model=AdmissionRunsPublic,
-    description="Large admissions of this journey, newest first, with their progress.",
+    description="Large admissions of this journey, newest first, with their progress: "
+    "segment members at activation, segment edits, recurring dates and selections "
+    "(with the selection's size and what each sync_group step did to its group).",
 )
 def admission_runs(journey_id: IdPath, session: SessionDep) -> AdmissionRunsPublic:
     journeys.get(session, journey_id)
     rows = runs_of(session, journey_id)
+    ids = [r.id for r in rows if r.id is not None]
+    sizes = selection_sizes(session, ids)
+    synced = sync_results(session, rows)
     return AdmissionRunsPublic(
-        data=[AdmissionRunPublic.model_validate(r) for r in rows], count=len(rows)
+        data=[_run_public(r, sizes.get(r.id or 0), synced.get(r.id or 0)) for r in rows],
+        count=len(rows),
     )
 
 
@@ -200,18 +239,23 @@ async def deactivate_journey(
     temporal: TemporalDep,
     mode: Literal["drain", "cancel"] = "drain",
 ) -> DeactivationPublic:
-    journey, running, dated = await run_in_threadpool(_deactivate, engine, journey_id, mode)
-    if dated:
-        # Stop new entries by date too. A recurring run that starts meanwhile admits
-        # nobody (the journey is inactive); a failure here is repaired by deactivating
-        # again with mode=cancel, which is allowed on an inactive journey.
+    journey, running, dated, selecting = await run_in_threadpool(
+        _deactivate, engine, journey_id, mode
+    )
+    if dated or selecting:
+        # Stop new entries by date and by schedule too. A run that starts meanwhile
+        # admits nobody (the journey is inactive); a failure here is repaired by
+        # deactivating again with mode=cancel, which is allowed on an inactive journey.
         try:
-            await remove_recurring_schedules(temporal, journey_id)
+            if dated:
+                await remove_recurring_schedules(temporal, journey_id)
+            if selecting:
+                await remove_selection_schedules(temporal, journey_id)
         except RPCError as error:
             raise HTTPException(
                 status_code=503,
-                detail=f"journey {journey_id} is inactive but removing its recurring-date "
-                f"schedules failed ({error.message}); retry with mode=cancel",
+                detail=f"journey {journey_id} is inactive but removing its schedules failed "
+                f"({error.message}); retry with mode=cancel",
             ) from error
     job_id: str | None = None
     if mode == "cancel" and running:
@@ -240,9 +284,9 @@ def _close_stuck(engine: Engine, journey_id: int, terminated: list[str]) -> None
         session.commit()
 
 
-def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, int, bool]:
+def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, int, bool, bool]:
     """The journey, its running trips, and whether the version that was active (the
-    latest) admits by date, so its schedules must go."""
+    latest) admits by date or by scheduled selection, so those schedules must go."""
     with Session(engine, expire_on_commit=False) as session:
         journey = journeys.get(session, journey_id)
         if journey.status == JourneyStatus.active:
@@ -251,7 +295,8 @@ def _deactivate(engine: Engine, journey_id: int, mode: str) -> tuple[Journey, in
             raise Conflict(f"journey {journey_id} is not active")
         _, definition = journeys.shown_definition(session, journey)
         dated = any(isinstance(t, RecurringDateTrigger) for t in definition.triggers)
-        return journey, trips.running_count(session, journey_id), dated
+        selecting = bool(scheduled(definition))
+        return journey, trips.running_count(session, journey_id), dated, selecting
 
 
 @router.get(

@@ -19,7 +19,16 @@ class GroupPublic(Output):
     key: str
     name: str
     members: int
+    parent: str | None = Field(
+        default=None, description="The group this is a subgroup of (made by add_to_group)"
+    )
     created_at: datetime
+
+
+class GroupDetail(GroupPublic):
+    subgroups: list[str] = Field(
+        default_factory=list, description="Keys of its subgroups, newest first (at most 1000)"
+    )
 
 
 class GroupsPublic(Output):

@@ -60,19 +60,41 @@ class VersionsPublic(Output):
     count: int
 
 
+class SyncedGroupPublic(Output):
+    step_id: str
+    group: str
+    added: int = Field(description="Selected relations that joined the group")
+    removed: int = Field(description="Members that were not selected and left it")
+    done: bool = Field(description="The group equals the selection (false: in progress)")
+
+
 class AdmissionRunPublic(Output):
     """A large admission (current segment members, a segment edit's entrants, a
-    recurring date's day) and how far it got."""
+    recurring date's day, a selection) and how far it got."""
 
     id: int
     journey_version: int
     trigger: str
+    source: dict[str, Any] = Field(
+        description='What it admits: {"segment": key}, {"group": key}, {"journey": id}, '
+        '{"date_field": f, "month_days": [...]}, ...'
+    )
     status: str = Field(
         description="running, finished, or stopped (the journey was deactivated first)"
     )
     total: int = Field(description="Relations the source held when the run began")
     admitted: int
     skipped: int = Field(description="Refused by the re-entry setting, or erased meanwhile")
+    selected: int | None = Field(
+        default=None,
+        description="Selections: relations selected so far (admitted or refused alike), "
+        "what a sync_group step makes its group equal to",
+    )
+    synced: list[SyncedGroupPublic] = Field(
+        default_factory=list,
+        description="Selections: what each sync_group step did to its group when the run "
+        "had admitted everyone",
+    )
     started_at: datetime
     finished_at: datetime | None
 
@@ -86,7 +108,8 @@ class ActivationPublic(JourneyPublic):
     admission_runs: list[AdmissionRunPublic] = Field(
         default_factory=list,
         description="With members=current: the runs admitting each segment_entry "
-        "trigger's current members (follow them at /journeys/{id}/admissions)",
+        "trigger's current members; and the one run of each selection trigger without a "
+        "schedule (follow them at /journeys/{id}/admissions)",
     )
 
 

@@ -1,4 +1,5 @@
-"""The worker's part for the groups steps: their workflows and activities."""
+"""The worker's part for the groups steps and selection runs: their workflows and
+activities."""
 
 from __future__ import annotations
 
@@ -8,10 +9,21 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
+from activities.group_steps import GroupStepActivities
+from activities.selections import SelectionActivities
 from worker.settings import Settings
+from workflows.selection import SelectionWorkflow
 
-WORKFLOWS: list[type] = []
+WORKFLOWS: list[type] = [SelectionWorkflow]
 
 
 def activities(engine: Engine, client: Client, settings: Settings) -> list[Callable[..., Any]]:
-    return []
+    steps = GroupStepActivities(engine, client, settings.task_queue)
+    selections = SelectionActivities(engine, client, settings.task_queue)
+    return [
+        steps.add_to_group,
+        steps.remove_from_group,
+        steps.sync_group_passage,
+        selections.run_selection,
+        selections.finish_run,
+    ]
