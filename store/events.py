@@ -34,7 +34,9 @@ class RelationRef:
 @dataclass(frozen=True)
 class NewEvent:
     type: str
-    relation: RelationRef
+    # None: the event names no relation (a form post for a journey that starts at the
+    # event and finds or adds the relation itself: Deployteq's "start at event").
+    relation: RelationRef | None
     payload: dict[str, Any]
     occurred_at: datetime
     idempotency_key: str | None = None
@@ -78,10 +80,13 @@ def ingest(
             return Ingested(earlier, _change(session, earlier), repeated=True)
     for _attempt in range(3):
         try:
-            relation_id, created = _relation(session, new.relation, loc)
-            # Before the event takes its id: one relation's events then commit in id
-            # order, which the look-backs of its trips (`id > horizon`) rely on.
-            lock_relation(session, relation_id)
+            if new.relation is None:
+                relation_id, created = None, False
+            else:
+                relation_id, created = _relation(session, new.relation, loc)
+                # Before the event takes its id: one relation's events then commit in id
+                # order, which the look-backs of its trips (`id > horizon`) rely on.
+                lock_relation(session, relation_id)
             event = Event(
                 relation_id=relation_id,
                 type=new.type,
@@ -94,7 +99,9 @@ def ingest(
             session.add(event)
             session.flush()
             assert event.id is not None
-            change = reevaluate(session, relation_id, cause=f"event:{event.id}", now=now)
+            change = None
+            if relation_id is not None:  # without a relation there are no segments
+                change = reevaluate(session, relation_id, cause=f"event:{event.id}", now=now)
             event.change_id = change.id if change is not None else None
             session.add(event)
             session.commit()

@@ -98,19 +98,37 @@ def erase(session: Session, relation_id: int) -> list[str]:
     """Delete the person and close their running trips as cancelled, in one transaction;
     returns those trips' ids, whose workflows the caller cancels. A trip left running
     (Temporal unreachable) sends nothing more: a send refuses a trip that is not running."""
-    relation = get(session, relation_id)
+    get(session, relation_id)
+    running = erase_rows(session, relation_id)
+    session.commit()
+    return running
+
+
+def erase_rows(session: Session, relation_id: int, *, keep_trip: str | None = None) -> list[str]:
+    """The erase, in the caller's transaction: the person's row, events, memberships and
+    segment changes go, and their running trips (but `keep_trip`, the trip of a
+    delete_relation step, which ends itself) are closed as cancelled; returns those."""
     # Explicit, so erasure does not depend on the database enforcing the cascade: the
     # person's events (payloads are personal data), memberships and segment changes.
     session.exec(delete(GroupMember).where(col(GroupMember.relation_id) == relation_id))
     session.exec(delete(SegmentMember).where(col(SegmentMember.relation_id) == relation_id))
     session.exec(delete(SegmentChange).where(col(SegmentChange.relation_id) == relation_id))
     session.exec(delete(Event).where(col(Event.relation_id) == relation_id))
+    # An event that named no relation and started a trip that became this person (a
+    # form post a lookup, add or upsert step took the person from) holds their data too.
+    sources = select(Trip.event_id).where(
+        col(Trip.relation_id) == relation_id,
+        col(Trip.admitted_relation_id).is_(None),
+        col(Trip.event_id).is_not(None),
+    )
+    session.exec(delete(Event).where(col(Event.id).in_(sources), col(Event.relation_id).is_(None)))
+    others = [col(Trip.id) != keep_trip] if keep_trip is not None else []
     running = paths.cancel_running(
         session,
         col(Trip.relation_id) == relation_id,
+        *others,
         outcome=Outcome.relation_erased,
         ended_at=utcnow(),
     )
-    session.delete(relation)
-    session.commit()
+    session.exec(delete(Relation).where(col(Relation.id) == relation_id))
     return running

@@ -45,10 +45,18 @@ _DURABLE = (
     dependencies=[allow(Scope.app)],
     status_code=201,
     response_model=EventAccepted,
+    responses={
+        200: {
+            "model": EventAccepted,
+            "description": "The idempotency key was seen before: the first result",
+        }
+    },
     summary="Record an event of a relation",
     description="201 when stored; 200 when its idempotency key was seen before (the "
     "first result, nothing done again); 422 naming the field for an unknown relation "
-    "(unless `relation.create`) or a bad payload. " + _DURABLE,
+    "(unless `relation.create`) or a bad payload. Without `relation`, the event is "
+    "stored without one and admits only to journeys whose event trigger has "
+    "`without_relation: true`. " + _DURABLE,
 )
 async def post_event(
     body: EventCreate,
@@ -113,16 +121,19 @@ async def _dispatch_all(temporal: Client, task_queue: str, items: list[BatchItem
 
 def _ingest(engine: Engine, body: EventCreate, loc: tuple[str | int, ...]) -> events.Ingested:
     ref = body.relation
-    fields = ref.fields.model_dump(exclude_unset=True) if ref.fields is not None else None
-    new = events.NewEvent(
-        type=body.type,
-        relation=events.RelationRef(
+    relation = None
+    if ref is not None:
+        fields = ref.fields.model_dump(exclude_unset=True) if ref.fields is not None else None
+        relation = events.RelationRef(
             id=ref.id,
             external_id=ref.external_id,
             email=ref.email,
             create=ref.create,
             fields=fields,
-        ),
+        )
+    new = events.NewEvent(
+        type=body.type,
+        relation=relation,
         payload=body.payload,
         occurred_at=body.occurred_at or utcnow(),
         idempotency_key=body.idempotency_key,

@@ -58,7 +58,12 @@ class EventCreate(Input):
         "name of your own",
         examples=["donation"],
     )
-    relation: RelationRef
+    relation: RelationRef | None = Field(
+        default=None,
+        description="Leave out for an event that names no relation (a form post with an "
+        "email and a name): it admits only to journeys whose `event` trigger says "
+        "`without_relation: true`, whose steps find or add the relation",
+    )
     payload: dict[str, Any] = Field(
         default_factory=dict,
         description=f"What happened, at most {MAX_PAYLOAD_BYTES // 1024} KiB as JSON: a "
@@ -96,7 +101,7 @@ class EventBatch(Input):
 class EventPublic(Output):
     id: int
     type: str
-    relation_id: int
+    relation_id: int | None = Field(description="null: the event named no relation")
     payload: dict[str, Any]
     occurred_at: datetime
     received_at: datetime

@@ -1,75 +1,28 @@
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.schemas.common import Input, Output, TimeZoneName, finite_json
-from domain.conditions import STANDARD_FIELDS
-
-# Bounds on custom fields (documented in the README): a relation is a CRM record, not
-# a document store, and every list page and render context carries all of it.
-MAX_CUSTOM_FIELDS = 100
-MAX_CUSTOM_NAME = 64
-MAX_CUSTOM_BYTES = 16 * 1024  # all custom fields together, as JSON
-
-
-def _email(value: str) -> str:
-    """A syntactically valid address, normalised (domain lower-cased, IDNA checked).
-
-    Non-ASCII local parts (`ünï@...`) need SMTPUTF8 on every server on the way, which
-    reisplan does not use: refused here, with the reason, rather than retried at send.
-    Internationalised domains are fine: they go out IDNA-encoded."""
-    try:
-        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as error:
-        raise PydanticCustomError(
-            "email", "not a valid email address: {reason}", {"reason": str(error)}
-        ) from None
-    return checked.normalized
+from domain.relation_fields import (
+    MAX_CUSTOM_BYTES,
+    MAX_CUSTOM_FIELDS,
+    MAX_CUSTOM_NAME,
+    check_custom,
+    normal_email,
+)
 
 
 def _custom_bounded(value: dict[str, Any]) -> dict[str, Any]:
+    # The bounds are shared with the relation data steps (domain/relation_fields.py).
     finite_json(value)
-    if len(value) > MAX_CUSTOM_FIELDS:
-        raise PydanticCustomError(
-            "custom_field", "at most {limit} custom fields", {"limit": MAX_CUSTOM_FIELDS}
-        )
-    long = sorted(name for name in value if len(name) > MAX_CUSTOM_NAME)
-    if long:
-        raise PydanticCustomError(
-            "custom_field",
-            "custom field names are at most {limit} characters: {name}...",
-            {"limit": MAX_CUSTOM_NAME, "name": long[0][:MAX_CUSTOM_NAME]},
-        )
-    size = len(json.dumps(value, default=str).encode())
-    if size > MAX_CUSTOM_BYTES:
-        raise PydanticCustomError(
-            "custom_field",
-            "custom fields take {size} bytes as JSON; at most {limit} are allowed",
-            {"size": f"{size:,}", "limit": f"{MAX_CUSTOM_BYTES:,}"},
-        )
-    return _no_shadowing(value)
+    return check_custom(value)
 
 
-def _no_shadowing(value: dict[str, Any]) -> dict[str, Any]:
-    # Conditions read standard fields first: a custom field with the same name would
-    # silently never be seen.
-    clashes = sorted(set(value) & STANDARD_FIELDS)
-    if clashes:
-        raise PydanticCustomError(
-            "custom_field",
-            "custom fields may not use standard field names: {names}",
-            {"names": ", ".join(clashes)},
-        )
-    return value
-
-
-Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
+Email = Annotated[str, Field(max_length=320), AfterValidator(normal_email)]
 
 
 ExternalId = Annotated[

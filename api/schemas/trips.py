@@ -12,7 +12,11 @@ class TripSummary(Output):
     id: str
     journey_id: int
     journey_version: int
-    relation_id: int
+    relation_id: int | None = Field(
+        description="The relation travelling now; null for a trip an event without a "
+        "relation started, until a lookup_relation, add_relation or upsert_relation step "
+        "gives it one"
+    )
     number: int = Field(
         description="1 for a relation's first trip through this journey, then 2, ..."
     )
@@ -45,7 +49,8 @@ class Passage(Output):
     outcome: str = Field(
         description="waiting and sending while it happens; then waited, passed, "
         "inside_window, then, else, jumped, sent, bounced, skipped, failed, uncertain, "
-        "exited, received, timed_out, goal_reached, cancelled or relation_erased"
+        "exited, received, timed_out, goal_reached, cancelled or relation_erased; the "
+        "relation data steps: updated, unchanged, found, not_found, created, deleted"
     )
     detail: str = Field(
         description="What happened and why: the branch an `if` took, the template and "
