@@ -55,6 +55,9 @@ class EventActivities:
 
 def _since_admission(session: Session, trip: Trip, types: set[str]) -> list[Event]:
     """The relation's events of these types that came after the trip began, oldest first."""
+    if trip.relation_id is None:
+        # No relation yet: `relation_id == None` would read every relation-less event.
+        return []
     query = select(Event).where(
         col(Event.relation_id) == trip.relation_id, col(Event.type).in_(sorted(types))
     )

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from domain.definition import JourneyDefinition, parse_definition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
 from domain.steps.groups import SyncGroupStep
+from domain.steps.relations import delete_many_issues
 from domain.triggers import SelectionTrigger
 from store.errors import Conflict, Invalid, NotFound, Problem
 from store.models import (
@@ -183,8 +184,10 @@ def definition_problems(error: ValidationError) -> list[Problem]:
     return problems
 
 
-def activate(session: Session, journey_id: int) -> Journey:
-    """Validate the draft's references, freeze it as a version and make it active."""
+def activate(session: Session, journey_id: int, *, confirm_delete_many: bool = False) -> Journey:
+    """Validate the draft's references, freeze it as a version and make it active.
+    `confirm_delete_many`: the operator confirmed a delete_relation step that deletes
+    every relation a bulk trigger admits (Deployteq's "delete many at once")."""
     journey = get(session, journey_id)
     if journey.status == JourneyStatus.active:
         raise Conflict(f"journey {journey_id} is already active")
@@ -194,6 +197,10 @@ def activate(session: Session, journey_id: int) -> Journey:
         # A draft saved under older rules that today's rules refuse: edit it first.
         raise Invalid(definition_problems(error)) from None
     problems = reference_problems(session, definition)
+    problems += [
+        Problem((*DEFINITION_LOC, *issue.loc), issue.msg, "delete_many")
+        for issue in delete_many_issues(definition, confirmed=confirm_delete_many)
+    ]
     if problems:
         raise Invalid(problems)
 

@@ -51,6 +51,7 @@ from api.schemas.trips import TripSummary
 from api.security import allow
 from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus
+from domain.steps.relations import CONFIRM_DELETE_MANY
 from domain.triggers import RecurringDateTrigger, SegmentEntryTrigger, SelectionTrigger
 from store import journeys, mail_stats, problems, sends, trips
 from store.errors import Conflict, Invalid, NotFound, Problem
@@ -134,8 +135,18 @@ async def activate_journey(
         Literal["new", "current"],
         Query(description="Segment triggers: admit current members too, or only new entrants"),
     ] = "new",
+    confirm: Annotated[
+        Literal["delete_many"] | None,
+        Query(
+            description="delete_many: confirms a delete_relation step with many: true, "
+            "which deletes every relation a bulk trigger (selection, segment, recurring "
+            "date) admits, for good"
+        ),
+    ] = None,
 ) -> ActivationPublic:
-    journey, definition = await run_in_threadpool(_activate, engine, journey_id, members)
+    journey, definition = await run_in_threadpool(
+        _activate, engine, journey_id, members, confirm == CONFIRM_DELETE_MANY
+    )
     try:
         if any(isinstance(t, RecurringDateTrigger) for t in definition.triggers):
             await ensure_recurring_schedules(temporal, journey_id, definition, task_queue)
@@ -160,7 +171,9 @@ async def activate_journey(
     return ActivationPublic(**public, admission_runs=[_run_public(r) for r in runs])
 
 
-def _activate(engine: Engine, journey_id: int, members: str) -> tuple[Journey, JourneyDefinition]:
+def _activate(
+    engine: Engine, journey_id: int, members: str, confirm_delete_many: bool
+) -> tuple[Journey, JourneyDefinition]:
     with Session(engine, expire_on_commit=False) as session:
         if members == "current":
             draft = parse_frozen(journeys.get(session, journey_id).definition)
@@ -174,7 +187,7 @@ def _activate(engine: Engine, journey_id: int, members: str) -> tuple[Journey, J
                         )
                     ]
                 )
-        journey = journeys.activate(session, journey_id)
+        journey = journeys.activate(session, journey_id, confirm_delete_many=confirm_delete_many)
         _, definition = journeys.shown_definition(session, journey)
         return journey, definition
 

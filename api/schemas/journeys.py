@@ -181,7 +181,7 @@ class JourneyStats(Output):
 
 
 class WaitingRelation(Output):
-    relation_id: int
+    relation_id: int | None = Field(description="null: a trip whose event named no relation yet")
     first_name: str | None = Field(description="null once the relation was erased")
     last_name: str | None
     email: str | None
