@@ -8,6 +8,12 @@ time, the bounce mailbox, the one-click unsubscribe) and follow the same rules h
 - an unsubscribe turns opt-in email off and suppresses the address.
 Each report is recorded once (`dedupe_key`), so a mailbox message read twice or a
 retried activity changes nothing more.
+
+A hard bounce is also an event of the relation, `email_bounced` (once per send, in the
+transaction of the bounce), so a journey can start from it: the seed's "every day, all
+bounced relations, for customer service" is an event trigger and an export step. The
+caller starts its Dispatch after the commit (`bounce_event`); the trip-sync schedule
+dispatches one that a crash left behind.
 """
 
 from __future__ import annotations
@@ -20,9 +26,13 @@ from sqlmodel import Session, col, select
 
 from domain.statuses import FeedbackKind, SendStatus, SuppressionReason
 from store import suppressions
-from store.models import Relation, Send, SendFeedback, utcnow
+from store.membership import lock_relation, reevaluate
+from store.models import Event, Relation, Send, SendFeedback, utcnow
 
 DEFAULT_SOFT_BOUNCE_LIMIT = 3
+# The event a hard bounce makes; its payload names the send and template, never the
+# address.
+EMAIL_BOUNCED = "email_bounced"
 
 
 def record(
@@ -90,6 +100,8 @@ def bounce(
     assert send.id is not None
     if not record(session, send.id, kind, detail=detail, dedupe_key=dedupe_key, at=at):
         return False
+    if hard:
+        _bounced_event(session, send, at=at or utcnow())
     address = _recipient(session, send)
     if address is None:
         return True  # erased since: nothing left to suppress
@@ -106,6 +118,60 @@ def bounce(
             send_id=send.id,
         )
     return True
+
+
+def _bounce_key(send_id: int) -> str:
+    return f"bounce:{send_id}"
+
+
+def _bounced_event(session: Session, send: Send, *, at: datetime) -> None:
+    """The relation's `email_bounced` event, once per send (a second hard bounce of the
+    same mail, reported by the relay and by the mailbox, makes none), with the segment
+    change it causes, as the event ingest makes them."""
+    assert send.id is not None
+    key = _bounce_key(send.id)
+    if session.exec(select(Event.id).where(col(Event.idempotency_key) == key)).first():
+        return
+    # Before the event takes its id, as in the ingest: one relation's events commit in
+    # id order. An erased relation has no events.
+    if not lock_relation(session, send.relation_id):
+        return
+    now = utcnow()
+    try:
+        with session.begin_nested():
+            event = Event(
+                relation_id=send.relation_id,
+                type=EMAIL_BOUNCED,
+                payload={
+                    "send_id": send.id,
+                    "template": send.template,
+                    "journey_id": send.journey_id,
+                    "step_id": send.step_id,
+                },
+                occurred_at=at,
+                received_at=now,
+                idempotency_key=key,
+            )
+            session.add(event)
+            session.flush()
+    except IntegrityError:  # the same send's bounce, recorded concurrently
+        return
+    change = reevaluate(session, send.relation_id, cause=f"event:{event.id}", now=now)
+    if change is not None:
+        event.change_id = change.id
+        session.add(event)
+        session.flush()
+
+
+def bounce_event(session: Session, send_id: int) -> int | None:
+    """The id of the send's `email_bounced` event while it still needs its Dispatch
+    (the caller starts it after committing the bounce), else None."""
+    return session.exec(
+        select(Event.id).where(
+            col(Event.idempotency_key) == _bounce_key(send_id),
+            col(Event.dispatched_at).is_(None),
+        )
+    ).first()
 
 
 def soft_bounces(session: Session, relation_id: int) -> int:
