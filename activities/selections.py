@@ -23,6 +23,7 @@ from activities.contracts.selections import (
     SelectionRunInput,
     SelectionRunResult,
 )
+from activities.exports import close_run_buckets
 from activities.group_steps import sync_run_groups
 from domain.definition import JourneyDefinition, parse_frozen
 from domain.statuses import JourneyStatus
@@ -78,7 +79,7 @@ def _create(
 async def finish_run_hooks(client: Client, engine: Engine, run_id: int) -> None:
     """What else a run does once it has admitted everyone (after its groups synced).
     Each hook is idempotent: finish_run may run again."""
-    # LEAD: the export helper's `await close_run_buckets(client, engine, run_id)` goes here.
+    await close_run_buckets(client, engine, run_id)
 
 
 class SelectionActivities:

@@ -26,15 +26,18 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import (
     RESEND_EMAIL,
     SEND_EMAIL,
+    TASK_QUEUE,
     ResendEmailInput,
     SendEmailInput,
     SendEmailResult,
 )
+from activities.dispatch import start_dispatch
 from activities.mail.message import InvalidAddress, recipient
 from activities.mail.outgoing import Outgoing, Sender, compose
 from activities.mail.render import RenderError, Rendering, recent_types
@@ -146,8 +149,14 @@ class SendActivities:
         smtp: SmtpPool,
         renderer: Rendering,
         sender: Sender,
+        client: Client | None = None,
+        task_queue: str = TASK_QUEUE,
     ) -> None:
         self._engine = engine
+        # Dispatches the `email_bounced` event of a hard bounce at once (without a
+        # client, the trip-sync schedule does it within minutes).
+        self._client = client
+        self._task_queue = task_queue
         self._smtp = smtp
         self._sender = sender
         self._renderer = renderer
@@ -444,6 +453,7 @@ class SendActivities:
                 await asyncio.to_thread(
                     self._bounced, entry.id, reply.permanent and not about_us, detail
                 )
+                await self._dispatch_bounce(entry.id)
             if reply.permanent and reply.about_recipient:
                 # A policy refusal went nowhere: failed, not a bounce of the address.
                 status = SendStatus.failed if about_us else SendStatus.bounced
@@ -493,6 +503,23 @@ class SendActivities:
                 dedupe_key=f"smtp:{send_id}",
                 soft_limit=policy.load(session).soft_bounce_limit,
             )
+
+    async def _dispatch_bounce(self, send_id: int) -> None:
+        """Start the Dispatch of the bounce's `email_bounced` event, so a journey that
+        starts on it (the daily bounce export) hears it now. Never fails the send: an
+        event left undispatched is started by the trip-sync schedule."""
+        if self._client is None:
+            return
+        try:
+            event_id = await asyncio.to_thread(self._bounce_event, send_id)
+            if event_id is not None:
+                await start_dispatch(self._client, self._task_queue, event_id=event_id)
+        except Exception:
+            _log.warning("dispatching the bounce of send %s failed", send_id, exc_info=True)
+
+    def _bounce_event(self, send_id: int) -> int | None:
+        with session_scope(self._engine) as session:
+            return feedback.bounce_event(session, send_id)
 
     async def _give_back(self, write: asyncio.Future[bool], key: str) -> None:
         """transmitting -> claimed, only if our own write moved the row: a row another

@@ -95,7 +95,9 @@ def build_worker(
 ) -> Workers:
     trip_log = TripLogActivities(engine)
     crm = CrmActivities(engine)
-    send = SendActivities(engine, smtp, renderer, build_sender(settings))
+    send = SendActivities(
+        engine, smtp, renderer, build_sender(settings), client, settings.task_queue
+    )
     # Sends of trips started since the contact-pressure policy run on a task queue of
     # their own, so Temporal itself paces them: per worker and over all workers.
     mail = Worker(

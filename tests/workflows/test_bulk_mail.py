@@ -22,8 +22,9 @@ from domain.pressure import ContactPressure, QuietHours
 from domain.statuses import SuppressionReason
 from store import policy
 from store.db import session_scope
-from store.models import SendFeedback
+from store.models import Event, SendFeedback, Trip
 from store.suppressions import is_suppressed, suppress
+from tests.api.support import eventually
 from tests.conftest import running_worker
 from tests.support.dkim import dkim_key
 from tests.support.smtp import SmtpSink
@@ -173,11 +174,32 @@ async def test_a_550_at_rcpt_suppresses_the_address_and_the_trip_goes_on(
             ],
         },
     )
+    # The seed's customer-service follow-up starts on the bounce itself.
+    follow_up, _ = add_journey(
+        engine,
+        {
+            "name": "Bounced",
+            "triggers": [{"type": "event", "event": "email_bounced"}],
+            "steps": [{"id": "noted", "type": "exit"}],
+        },
+    )
     async with running_worker(time_env.client, engine, settings):
         handle = await start_trip(
             time_env.client, engine, settings.task_queue, journey, relation_id
         )
         await handle.result()
+        # Dispatched by the send activity at the bounce, not by the sweep minutes later.
+        follow_up_trip = f"trip:{follow_up}:{relation_id}:1"
+
+        async def admitted() -> bool:
+            with session_scope(engine) as session:
+                return session.get(Trip, follow_up_trip) is not None
+
+        await eventually(admitted, bool, what="the bounce's follow-up trip")
+        await time_env.client.get_workflow_handle(follow_up_trip).result()
+    with session_scope(engine) as session:
+        [event] = session.exec(select(Event).where(col(Event.type) == "email_bounced")).all()
+        assert event.relation_id == relation_id and "send_id" in event.payload
     assert [(r.step_id, r.outcome) for r in path_of(engine, handle.id)] == [
         ("mail", "bounced"),
         ("pause", "waited"),
