@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from domain.definition import JourneyDefinition, parse_definition, parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
+from domain.steps.exports import ExportStep
 from domain.steps.groups import SyncGroupStep
 from domain.steps.relations import delete_many_issues
 from domain.triggers import SelectionTrigger
@@ -312,6 +313,15 @@ def reference_problems(session: Session, definition: JourneyDefinition) -> list[
                         (*DEFINITION_LOC, "steps", index, "type"),
                         f"step '{step.id}': sync_group makes a group equal to a selection "
                         "run's relations: the journey needs a `selection` trigger",
+                        "no_selection_trigger",
+                    )
+                )
+            elif isinstance(step, ExportStep) and step.bucket == "run":
+                problems.append(
+                    Problem(
+                        (*DEFINITION_LOC, "steps", index, "bucket"),
+                        f"step '{step.id}': a `run` bucket is written when a selection run "
+                        "ends: the journey needs a `selection` trigger",
                         "no_selection_trigger",
                     )
                 )

@@ -1,6 +1,7 @@
-"""A journey that deletes every relation a bulk trigger admits is activated only when
-asked for twice: `many: true` on the step and `?confirm=delete_many` at activation
-(Deployteq's "delete many at once", which cannot be undone)."""
+"""Activation checks of the CRM steps: a journey that deletes every relation a bulk
+trigger admits is activated only when asked for twice (`many: true` on the step and
+`?confirm=delete_many`: Deployteq's "delete many at once" cannot be undone); a `run`
+export bucket needs a selection run to end it."""
 
 from __future__ import annotations
 
@@ -45,3 +46,15 @@ async def test_deleting_many_needs_the_setting_and_the_confirmation(
 
     confirmed = await ok(api.post(f"/journeys/{many['id']}/activate?confirm=delete_many"))
     assert (confirmed["status"], confirmed["active_version"]) == ("active", 1)
+
+
+@sqlite_only
+async def test_a_run_bucket_needs_a_run(api: httpx.AsyncClient) -> None:
+    daily = {
+        "name": "Export on manual adds",
+        "steps": [{"id": "out", "type": "export", "fields": ["id"], "bucket": "run"}],
+    }
+    draft = await ok(api.post("/journeys", json={"definition": daily}), 201)
+    problem = await refusal(api, draft["id"])
+    assert problem["loc"] == ["body", "definition", "steps", 0, "bucket"]
+    assert "needs a `selection` trigger" in problem["msg"]
