@@ -39,7 +39,7 @@ from activities.contracts import (
 from domain.definition import parse_frozen
 from domain.statuses import JourneyStatus, TripStatus
 from domain.triggers import SegmentEntryTrigger, SelectionTrigger
-from store import journeys, recurring
+from store import imports, journeys, recurring
 from store.db import session_scope
 from store.effects import run_key
 from store.errors import NotFound
@@ -155,7 +155,9 @@ def _clause(source: dict[str, Any]) -> ColumnElement[bool]:
                 col(Trip.relation_id).is_not(None),
             )
         )
-    # LEAD: the import helper's source {"import_job": id, "outcomes": [...]} goes here.
+    if "import_job" in source:
+        # The relations an import step's file made or updated, per its way out.
+        return imports.run_clause(source)
     raise ValueError(f"unknown admission run source {sorted(source)}")
 
 

@@ -2,6 +2,9 @@
 
 Checked twice: a declared Content-Length over the limit is refused before any byte is
 read, and a body sent without one (chunked) is counted while it arrives.
+
+A few routes take larger bodies, which they stream to disk instead of buffering: a CSV
+upload (`POST /imports`) may be as large as the app's `max_import_bytes`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# (method, path) -> the `app.state` attribute holding that route's own limit.
+LARGE_BODIES = {("POST", "/imports"): "max_import_bytes"}
 
 
 def too_large_message(max_bytes: int) -> str:
@@ -27,9 +32,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _refuse(send, self.max_bytes)
+        if declared is not None and declared > limit:
+            await _refuse(send, limit)
             return
         received = 0
 
@@ -38,13 +44,21 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # Raised inside the route's body reading, where FastAPI turns an
                     # HTTPException into its response.
-                    raise HTTPException(413, too_large_message(self.max_bytes))
+                    raise HTTPException(413, too_large_message(limit))
             return message
 
         await self.app(scope, counted, send)
+
+    def _limit(self, scope: Scope) -> int:
+        attribute = LARGE_BODIES.get((scope.get("method", ""), scope.get("path", "")))
+        app = scope.get("app")
+        if attribute is None or app is None:
+            return self.max_bytes
+        large = getattr(app.state, attribute, None)
+        return large if isinstance(large, int) else self.max_bytes
 
 
 def _content_length(scope: Scope) -> int | None:

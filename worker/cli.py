@@ -7,6 +7,7 @@
     reisplan mail-sink                 a local SMTP server that keeps mail in a Maildir
     reisplan journey validate FILE     check a journey definition (YAML or JSON)
     reisplan keys create --scope S     create an API key (also: keys list, keys revoke P)
+    reisplan import FILE --map C=f ... upload a CSV of relations and follow its progress
 
 Configuration comes from REISPLAN_* environment variables (or a .env file); see
 worker/settings.py.
@@ -84,6 +85,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from worker import keys_cli
 
     return keys_cli.run(args, _settings())
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    # A client of the API: no settings, database or Temporal of its own.
+    from worker import import_cli
+
+    return import_cli.run(args)
 
 
 def cmd_journey_validate(args: argparse.Namespace) -> int:
@@ -182,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys_cli.add_commands(commands)
     commands.choices["keys"].set_defaults(handler=cmd_keys)
+
+    from worker import import_cli
+
+    import_cli.add_command(commands)
+    commands.choices["import"].set_defaults(handler=cmd_import)
     return parser
 
 
