@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.admission import anonymous_trip_id
 from activities.admission_runs import members_run, start_run
 from activities.admission_runs import workflow_id as run_workflow_id
 from activities.contracts import (
@@ -37,11 +39,22 @@ from activities.contracts import (
     ResendEmailInput,
     resend_workflow_id,
 )
-from activities.dispatch import dispatch_id
+from activities.contracts.exports import collector_id
+from activities.contracts.imports import import_workflow_id
+from activities.contracts.selections import SELECTION_WORKFLOW, SelectionInput
+from activities.dispatch import dispatch_id, start_dispatch
 from domain.pressure import ContactPressure, QuietHours
-from store import journeys, ledger, policy
+from store import events, journeys, ledger, policy
 from store.db import make_engine, session_scope
-from store.models import Segment
+from store.models import (
+    AdmissionRun,
+    ExportFile,
+    Group,
+    GroupMember,
+    ImportJob,
+    Segment,
+    utcnow,
+)
 from tests.conftest import make_settings, running_worker
 from tests.support.databases import fresh_database
 from tests.support.smtp import SmtpSink
@@ -51,6 +64,7 @@ from tests.workflows.support import (
     add_journey,
     add_relation,
     add_template,
+    path_of,
     start_trip,
     update_relation,
 )
@@ -377,6 +391,159 @@ async def held_back(
     return [handle]
 
 
+CRM_STEPS: dict[str, Any] = {
+    "name": "CRM steps",
+    "timezone": "Europe/Amsterdam",
+    "triggers": [{"type": "event", "event": "sign_up", "without_relation": True}],
+    "steps": [
+        {
+            "id": "known",
+            "type": "lookup_relation",
+            "match": [{"field": "email", "from": "event.email"}],
+            "on_found": "note",
+            "on_not_found": "join",
+        },
+        {
+            "id": "join",
+            "type": "upsert_relation",
+            "set": [
+                {"field": "email", "from": "event.email", "unique": True},
+                {"field": "first_name", "from": "event.name"},
+            ],
+        },
+        {
+            "id": "note",
+            "type": "update_relation",
+            "set": [{"field": "city", "from": "event.city"}, {"field": "member", "value": True}],
+        },
+        {"id": "grp", "type": "add_to_group", "group": "members", "subgroup": "m-{{ today }}"},
+        {"id": "ungrp", "type": "remove_from_group", "group": "trial"},
+        {"id": "token", "type": "encrypt", "fields": ["id", "email"]},
+        {"id": "out", "type": "export", "fields": ["id", "email"], "bucket": {"every": "P1D"}},
+        {"id": "a_day", "type": "wait", "duration": "P1D"},
+        {"id": "forget", "type": "delete_relation"},
+    ],
+}
+
+
+async def crm_steps(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """A sign-up that names no relation, through every CRM step: the relation is found or
+    made, updated, grouped, given a token, exported (its bucket's collector is the second
+    history) and a day later deleted."""
+    for key in ("members", "trial"):
+        with session_scope(engine) as session:
+            session.add(Group(key=key, name=key))
+    journey_id, _ = add_journey(engine, CRM_STEPS)
+    with session_scope(engine) as session:
+        stored = events.ingest(
+            session,
+            events.NewEvent(
+                type="sign_up",
+                relation=None,
+                payload={"email": "new@example.org", "name": "Nel", "city": "Delft"},
+                occurred_at=utcnow(),
+            ),
+            now=utcnow(),
+            loc=("event",),
+        )
+        event_id = stored.event.id
+    assert event_id is not None
+    await start_dispatch(env.client, settings.task_queue, event_id=event_id)
+    trip = env.client.get_workflow_handle(anonymous_trip_id(journey_id, event_id))
+    for _ in range(800):
+        if "a_day" in [p.step_id for p in path_of(engine, trip.id)]:
+            break
+        await asyncio.sleep(0.025)
+    await asyncio.sleep(0.5)  # parked on the timer
+    # A handle looked up by id does not unlock time skipping: skip the day by hand.
+    await env.sleep(timedelta(days=1, hours=1))
+    await _closed(trip)
+    with session_scope(engine) as session:
+        bucket = session.exec(select(ExportFile.bucket)).one()
+    collector = env.client.get_workflow_handle(collector_id(journey_id, "out", bucket))
+    await _closed(collector)
+    return [trip, collector]
+
+
+async def selection_run(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """A Selection run as its Schedule starts it: AdmitMembers admits a group's members,
+    then (run-finish) makes another group equal to the selection; and one of its trips."""
+    people = [add_relation(engine, email=f"selected{n}@example.org") for n in range(2)]
+    with session_scope(engine) as session:
+        for key, members in (("members", people), ("mirror", [])):
+            group = Group(key=key, name=key)
+            session.add(group)
+            session.flush()
+            assert group.id is not None
+            session.add_all(GroupMember(group_id=group.id, relation_id=r) for r in members)
+    journey_id, _ = add_journey(
+        engine,
+        {
+            "name": "Selection",
+            "triggers": [{"type": "selection", "group": "members"}],
+            "steps": [{"id": "mirror", "type": "sync_group", "group": "mirror"}],
+        },
+    )
+    selection = await env.client.start_workflow(
+        SELECTION_WORKFLOW,
+        SelectionInput(journey_id=journey_id, trigger_index=0),
+        id=f"selection:{journey_id}:0-history",
+        task_queue=settings.task_queue,
+    )
+    result = await selection.result()
+    run = env.client.get_workflow_handle(run_workflow_id(result["run_id"]))
+    trip = env.client.get_workflow_handle(f"trip:{journey_id}:{people[0]}:1")
+    await _closed(trip)
+    return [selection, run, trip]
+
+
+async def import_step(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """An import step: its ImportFile child reads a file with a new, an updated and a
+    refused row, then the trip goes to on_error and an admission run sends the new
+    relation on from `new`'s step."""
+    assert settings.import_dir is not None
+    settings.import_dir.mkdir(parents=True, exist_ok=True)
+    (settings.import_dir / "members.csv").write_text(
+        "E-mail,Voornaam\nold@example.org,Olga\nnew@example.org,Nel\nno-address,X\n"
+    )
+    operator = add_relation(engine, email="ops@example.org")
+    add_relation(engine, email="old@example.org")
+    journey = add_journey(
+        engine,
+        {
+            "name": "Import",
+            "steps": [
+                {
+                    "id": "members",
+                    "type": "import",
+                    "file": "members.csv",
+                    "map": {"E-mail": "email", "Voornaam": "first_name"},
+                    "unique": ["email"],
+                    "new": "welcome",
+                    "on_error": "tell_support",
+                },
+                {"id": "welcome", "type": "exit"},
+                {"id": "tell_support", "type": "exit"},
+            ],
+        },
+    )
+    trip = await start_trip(env.client, engine, settings.task_queue, journey, operator)
+    assert await trip.result() == "members > tell_support"
+    with session_scope(engine) as session:
+        job_id = session.exec(select(ImportJob.id)).one()
+        run_id = session.exec(select(AdmissionRun.id)).first()
+    assert job_id is not None and run_id is not None
+    run = env.client.get_workflow_handle(run_workflow_id(run_id))
+    await _closed(run)
+    return [trip, env.client.get_workflow_handle(import_workflow_id(job_id)), run]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "every-step-type": every_step_type,
     "send-window-wait": send_window_wait,
@@ -390,6 +557,9 @@ SCENARIOS: dict[str, Scenario] = {
     "unsubscribed": unsubscribed,
     "held-back": held_back,
     "read-bounces": read_bounces,
+    "crm-steps": crm_steps,
+    "selection-run": selection_run,
+    "import-step": import_step,
 }
 
 
@@ -401,7 +571,9 @@ async def trip_world() -> AsyncIterator[tuple[WorkflowEnvironment, Engine, Setti
         sink = SmtpSink().start()
         env = await start_time_skipping()
         engine = make_engine(url)
-        settings = make_settings(url, sink)
+        settings = make_settings(
+            url, sink, import_dir=Path(tmp) / "imports", export_dir=Path(tmp) / "exports"
+        )
         try:
             async with running_worker(env.client, engine, settings):
                 yield env, engine, settings, sink

@@ -22,6 +22,7 @@ from temporalio.worker import Replayer
 from tests.conftest import running_worker
 from tests.support.smtp import SmtpSink
 from tests.workflows.record_histories import HISTORIES, every_step_type
+from worker import parts
 from worker.settings import Settings
 from worker.worker import WORKFLOW_RUNNER
 from workflows.admit_members import AdmitMembersWorkflow
@@ -44,6 +45,7 @@ def _replayer() -> Replayer:
             AdmitMembersWorkflow,
             RecurringDateWorkflow,
             ReadBouncesWorkflow,
+            *parts.workflows(),
         ],
         data_converter=pydantic_data_converter,
         workflow_runner=WORKFLOW_RUNNER,
@@ -66,6 +68,9 @@ def test_histories_are_committed() -> None:
         "unsubscribed",
         "held-back",
         "read-bounces",
+        "crm-steps",
+        "selection-run",
+        "import-step",
     } <= names
 
 
