@@ -1,7 +1,10 @@
 """The development SMTP sink: accepts every message and keeps it in a Maildir.
 
 `reisplan dev` points the worker's SMTP settings here, and the API's /dev/mail reads the
-same Maildir, so a marketer sees what a journey sent without a real mail server.
+same Maildir, so a marketer sees what a journey sent without a real mail server. A
+recipient whose address starts with `bounce` is refused with 550 5.1.1, as a receiving
+server refuses an unknown mailbox: that is how a hard bounce (and a journey reacting to
+`email_bounced`) can be tried on one machine.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 log = logging.getLogger("reisplan.mail_sink")
+BOUNCING = "bounce"
 
 
 class MaildirHandler:
@@ -27,6 +31,17 @@ class MaildirHandler:
         for sub in ("tmp", "new", "cur"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
         self.maildir = mailbox.Maildir(directory, create=False)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.lower().startswith(BOUNCING):
+            log.info(
+                "refused mail to %s (a hard bounce: the address starts with %r)", address, BOUNCING
+            )
+            return f"550 5.1.1 <{address}>: no such mailbox (the dev sink refuses '{BOUNCING}...')"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         # As a delivering MTA does (RFC 5321 4.4): the envelope sender, here the VERP

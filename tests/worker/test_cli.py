@@ -121,6 +121,9 @@ def test_mail_sink_keeps_each_message_and_logs_it(tmp_path: Path) -> None:
         message.set_content("Fijn dat je er bent.")
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
             smtp.send_message(message)
+            # A hard bounce, as a receiving server refuses an unknown mailbox.
+            with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+                smtp.send_message(message, to_addrs=["Bounce.me@example.org"])
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
@@ -129,6 +132,8 @@ def test_mail_sink_keeps_each_message_and_logs_it(tmp_path: Path) -> None:
     stored = list(mailbox.Maildir(maildir, create=False))
     assert [m["Subject"] for m in stored] == ["Welkom, Anna"]
     assert "received mail to anna@example.org: Welkom, Anna" in output
+    [(code, reason)] = refused.value.recipients.values()
+    assert code == 550 and reason.startswith(b"5.1.1 <Bounce.me@example.org>")
     assert output.count("received mail") == 1
 
 
