@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from domain.definition import parse_frozen
 from domain.import_mapping import Row, custom_problem, is_custom, normalised
+from store import journeys
 from store.errors import NotFound
 from store.membership import reevaluate
 from store.models import ImportJob, ImportRow, NamedLock, Relation, Segment
@@ -259,11 +261,31 @@ def apply_rows(
         session.exec(insert(ImportRow), params=records)
     # Without segments there is nothing to re-evaluate: spare each row its queries.
     if session.exec(select(Segment.id).limit(1)).first() is not None:
+        admits = _change_admitter(session)
         for relation_id in sorted(touched):
             change = reevaluate(session, relation_id, cause=cause, now=now)
-            if change is not None and change.id is not None:
+            if change is None or change.id is None:
+                continue
+            if admits(frozenset(change.entered), frozenset(change.left)):
                 applied.changes.append(change.id)
+            else:
+                # No active journey's trigger takes it, and a change's Dispatch only
+                # admits: recorded as done here, it spares a workflow per row (an
+                # import into a segment ran at ~30 rows/s with one each).
+                change.dispatched_at = now
+                session.add(change)
     return applied
+
+
+def _change_admitter(session: Session) -> Callable[[frozenset[str], frozenset[str]], bool]:
+    """Whether any active journey has a trigger that a segment change admits to, as the
+    Dispatch would match it when it runs (activities/dispatch.py)."""
+    triggers = [
+        trigger
+        for frozen in journeys.active_versions(session)
+        for trigger in parse_frozen(frozen.definition).triggers
+    ]
+    return lambda entered, left: any(t.admits_change(entered, left) for t in triggers)
 
 
 def _expression(name: str, dialect: str) -> Any:

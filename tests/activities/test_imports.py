@@ -25,8 +25,17 @@ from activities.imports import ImportActivities
 from domain.import_mapping import Row
 from store import imports, locks, relation_writes
 from store.db import session_scope
-from store.models import ImportJob, ImportRow, Relation, StepEffect
+from store.models import (
+    ImportJob,
+    ImportRow,
+    Relation,
+    Segment,
+    SegmentChange,
+    StepEffect,
+    utcnow,
+)
 from tests.activities.data import ENTERED, seed_trip
+from tests.workflows.support import add_journey
 
 CSV = (
     "E-mail;Voornaam;Niveau\r\n"
@@ -201,3 +210,40 @@ def test_an_import_and_an_upsert_of_one_person_take_the_same_lock(
     relation_writes.lock_upsert(None, values)  # type: ignore[arg-type]
     assert taken == [imports.upsert_lock_name(Row(1, values).key(sorted(values)))]
     assert taken[0].startswith('upsert:[["birth_date", "1990-12-31"], ["email", "anna@')
+
+
+def test_only_segment_changes_a_journey_admits_on_are_left_to_dispatch(
+    any_engine: Engine,
+) -> None:
+    """An import into segments no active journey listens to starts no Dispatch per row;
+    entrants of a segment a journey's trigger admits on each get theirs."""
+    with session_scope(any_engine) as session:
+        for key, level in (("gold", "gold"), ("silver", "silver")):
+            condition = {"field": "level", "op": "eq", "value": level}
+            session.add(Segment(key=key, name=key, condition=condition))
+    add_journey(
+        any_engine,
+        {
+            "name": "Gold welcome",
+            "triggers": [{"type": "segment_entry", "segment": "gold"}],
+            "steps": [{"id": "done", "type": "exit"}],
+        },
+    )
+    rows = [
+        Row(1, {"email": "g@example.org", "level": "gold"}),
+        Row(2, {"email": "s@example.org", "level": "silver"}),
+    ]
+    with session_scope(any_engine) as session:
+        job = imports.create_job(
+            session, name="m.csv", path="m.csv", mapping=MAPPING, unique=["email"]
+        )
+        applied = imports.apply_rows(session, job, rows, cause="import:test", now=utcnow())
+    with Session(any_engine) as session:
+        changes = {
+            tuple(c.entered): c
+            for c in session.exec(select(SegmentChange).order_by(col(SegmentChange.id))).all()
+        }
+    assert set(changes) == {("gold",), ("silver",)}
+    assert applied.changes == [changes[("gold",)].id]
+    assert changes[("gold",)].dispatched_at is None  # its Dispatch will admit
+    assert changes[("silver",)].dispatched_at is not None  # nothing would

@@ -100,6 +100,15 @@ async def test_new_and_updated_relations_travel_on_from_their_ways(
     old = add_relation(engine, email="old@example.org", first_name="Old")
     nightly = add_journey(engine, NIGHTLY)
     clean = add_journey(engine, CLEAN)
+    # A journey on the segment: the import's entrant is dispatched to it.
+    welcome_newer = add_journey(
+        engine,
+        {
+            "name": "Newer",
+            "triggers": [{"type": "segment_entry", "segment": "newer"}],
+            "steps": [{"id": "hi", "type": "exit"}],
+        },
+    )
 
     async with running_worker(client, engine, settings):
         importing = await start_trip(client, engine, settings.task_queue, nightly, operator)
@@ -169,6 +178,10 @@ async def test_new_and_updated_relations_travel_on_from_their_ways(
         assert session.get(Relation, old) is not None
         assert change.relation_id == newer.id and change.entered == ["newer"]
         assert session.get(SegmentChange, change.id).dispatched_at is not None  # type: ignore[union-attr]
+        [newer_trip] = session.exec(
+            select(Trip).where(col(Trip.journey_id) == welcome_newer[0])
+        ).all()
+        assert newer_trip.relation_id == newer.id
     # A clean file and no on_error: the importing trip ends at the step, and the updated
     # relation starts at `continue`'s step (the next one).
     assert [(p.step_id, p.outcome) for p in path_of(engine, ending.id)] == [("again", "imported")]
