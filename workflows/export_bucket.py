@@ -46,6 +46,10 @@ class ExportBucketWorkflow:
         self._written: set[str] = set()
         self._run_ended_at: datetime | None = None
         self._last_entry_at: datetime | None = None
+        # What the Web UI shows, kept so that a trip joining refreshes the count at once
+        # (a period bucket sleeps through its signals).
+        self._label: str | None = None
+        self._words = ""
 
     @workflow.signal(name=EXPORT_ENTRY_SIGNAL)
     def entry(self, entry: ExportEntry) -> None:
@@ -53,6 +57,8 @@ class ExportBucketWorkflow:
         if entry.trip_id not in self._entries:
             self._entries[entry.trip_id] = entry.relation_id
             self._last_entry_at = workflow.now()
+            if self._label is not None:
+                self._details()
         if entry.run_ended:
             self.run_ended()
 
@@ -151,8 +157,13 @@ class ExportBucketWorkflow:
         return ExportBucketResult(files=files, rows=rows, erased=erased)
 
     def _show(self, data: CollectorInput, words: str) -> None:
+        self._label, self._words = data.label or data.bucket, words
+        self._details()
+
+    def _details(self) -> None:
+        count = len(self._entries)
         workflow.set_current_details(
-            f"**{data.label or data.bucket}**: {len(self._entries)} trips collected; {words}"
+            f"**{self._label}**: {count} trip{'' if count == 1 else 's'} collected; {self._words}"
         )
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
@@ -103,6 +104,11 @@ async def test_every_day_all_bounced_relations_in_one_file(
             result_type=ExportBucketResult,
         )
         assert (await collector.describe()).status == WorkflowExecutionStatus.RUNNING
+        # The Web UI counts every trip that joined, though the collector sleeps on.
+        shown = await collector.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert shown.current_details.startswith(
+            f"**export `bounced` · bucket {day1}**: 3 trips collected; writes at "
+        )
         with session_scope(engine) as session:
             trips = session.exec(select(Trip).where(col(Trip.id).in_(day1_trips))).all()
             assert {t.status for t in trips} == {"completed"}
