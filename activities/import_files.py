@@ -79,16 +79,26 @@ def _data(file: BinaryIO, header: Header, offset: int) -> Iterator[Record]:
                 yield Record(record.cells, start + record.end, record.utf8)
     except csv.Error as error:
         # An unbalanced quote runs to the field size limit: nothing after it is readable.
-        raise FileProblem(f"the CSV cannot be read past this point: {error}") from None
+        raise FileProblem(
+            f"not readable as CSV ({error}): a quoted cell is left open, or has text "
+            "after its closing quote"
+        ) from None
 
 
 def count_rows(
     directory: Path, name: str, mapping: Mapping[str, str], unique: Sequence[str]
 ) -> int:
-    """Data rows of the file (blank lines are no rows); FileProblem if it cannot be read."""
+    """Data rows of the file (blank lines are no rows); FileProblem if it cannot be read,
+    naming the row: the whole file is read before any row is imported."""
     with _open(directory, name) as file:
         opened = _checked(file, mapping, unique)
-        return sum(1 for _ in _data(file, opened.header, 0))
+        count = 0
+        try:
+            for _ in _data(file, opened.header, 0):
+                count += 1
+        except FileProblem as problem:
+            raise FileProblem(f"data row {count + 1:,}: {problem}") from None
+        return count
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from activities.contracts.imports import (
     StopImportInput,
 )
 from activities.dispatch import start_dispatch
-from activities.import_files import FileProblem, count_rows, read_batch
+from activities.import_files import FileProblem, count_rows, read_batch, resolve
 from activities.passages import write_passage, write_passages
 from domain.statuses import Outcome, TripStatus
 from store import effects, locks, paths
@@ -99,7 +99,9 @@ class ImportActivities:
     async def start_import(self, data: StartImportInput) -> ImportState:
         """Check the file against the mapping and count its rows; the job runs (or fails,
         saying why: no such file, a column missing from the header)."""
-        return await beating(asyncio.to_thread(self._start, data.job_id))
+        state = await beating(asyncio.to_thread(self._start, data.job_id))
+        await self._forget_upload(state)
+        return state
 
     def _start(self, job_id: int) -> ImportState:
         with Session(self._engine) as session:
@@ -130,7 +132,21 @@ class ImportActivities:
     async def import_batch(self, data: ImportBatchInput) -> ImportState:
         state, changes = await beating(asyncio.to_thread(self._batch, data))
         await self._dispatch(changes)
+        await self._forget_upload(state)
         return state
+
+    async def _forget_upload(self, state: ImportState) -> None:
+        """An uploaded file goes once its import is done: it holds personal data that
+        erasing a relation must not leave behind. (Files an import step reads are the
+        operator's, in the import directory, and stay.)"""
+        if state.done:
+            await asyncio.to_thread(self._unlink_upload, state.job_id)
+
+    def _unlink_upload(self, job_id: int) -> None:
+        with Session(self._engine) as session:
+            job = store.get(session, job_id)
+            if job.trip_id is None and job.path.startswith(f"{store.UPLOADS}/"):
+                resolve(self._directory, job.path).unlink(missing_ok=True)
 
     def _batch(self, data: ImportBatchInput) -> tuple[ImportState, list[int]]:
         with Session(self._engine) as session:
@@ -159,7 +175,8 @@ class ImportActivities:
             locks.lock(session, f"import:{data.job_id}")
             job = store.get(session, data.job_id)
             if job.status != store.RUNNING or job.cursor != data.cursor:
-                return state_of(job), []
+                # An earlier attempt committed this batch: its changes may still wait.
+                return state_of(job), self._undispatched(session, data)
             applied = store.apply_rows(
                 session, job, batch.rows, cause=batch_cause(data.job_id, data.cursor), now=now
             )
@@ -208,7 +225,9 @@ class ImportActivities:
     @activity.defn(name=STOP_IMPORT)
     async def stop_import(self, data: StopImportInput) -> ImportState:
         """The import was cancelled (its trip was): it fails, keeping the rows done."""
-        return await asyncio.to_thread(self._stop, data)
+        state = await asyncio.to_thread(self._stop, data)
+        await self._forget_upload(state)
+        return state
 
     def _stop(self, data: StopImportInput) -> ImportState:
         with session_scope(self._engine) as session:

@@ -214,7 +214,9 @@ def records(lines: Iterable[bytes], delimiter: str) -> Iterator[Record]:
                 valid = False
                 yield raw.decode("utf-8", "replace")
 
-    for cells in csv.reader(texts(), delimiter=delimiter, strict=False):
+    # Strict: a quote left open must be an error, not a cell that silently swallows
+    # every row after it.
+    for cells in csv.reader(texts(), delimiter=delimiter, strict=True):
         yield Record(cells=cells, end=consumed, utf8=valid)
         valid = True
 
@@ -254,7 +256,15 @@ def read_header(lines: Iterable[bytes]) -> Header:
         yield body
         yield from iterator
 
-    record = next(records(rest(), delimiter))
+    if b"\r" in body.rstrip(b"\r\n") and b"\n" not in body.rstrip(b"\r\n"):
+        raise HeaderError(
+            "the file's lines end in CR only (Excel for Mac 'CSV (Macintosh)'): save it "
+            "as 'CSV UTF-8'"
+        )
+    try:
+        record = next(records(rest(), delimiter))
+    except csv.Error as error:
+        raise HeaderError(f"the header cannot be read as CSV: {error}") from None
     if not record.utf8:
         raise HeaderError("the header is not UTF-8: save the file as 'CSV UTF-8'")
     columns = [cell.strip() for cell in record.cells]
@@ -282,9 +292,10 @@ def plan(header: Sequence[str], mapping: Mapping[str, str], unique: Sequence[str
     missing = [c for c in mapping if c not in where]
     if missing:
         names = ", ".join(f"'{c}'" for c in missing)
-        found = ", ".join(f"'{c}'" for c in header[:30])
         words = f"column {names} is" if len(missing) == 1 else f"columns {names} are"
-        raise HeaderError(f"{words} not in the file's header (it has {found})")
+        # The header's own cells are not repeated: in a file without a header they are
+        # a person's data, and this message is kept with the job and shown in Temporal.
+        raise HeaderError(f"{words} not in the file's header (its first line, {len(header)} cells)")
     twice = [c for c in mapping if len(where[c]) > 1]
     if twice:
         raise HeaderError(f"column '{twice[0]}' appears twice in the file's header")

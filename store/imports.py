@@ -30,6 +30,7 @@ from store.errors import NotFound
 from store.membership import reevaluate
 from store.models import ImportJob, ImportRow, NamedLock, Relation, Segment
 
+UPLOADS = "uploads"  # where API uploads are kept, under the import directory
 QUEUED = "queued"
 RUNNING = "running"
 FINISHED = "finished"
@@ -334,7 +335,15 @@ def _existing(session: Session, unique: list[str], rows: Sequence[Row]) -> dict[
 def _load(session: Session, ids: set[int]) -> dict[int, Relation]:
     if not ids:
         return {}
-    found = session.exec(select(Relation).where(col(Relation.id).in_(sorted(ids)))).all()
+    # Locked (PostgreSQL; SQLite has one writer anyway), in id order as lock_relation
+    # does: a step or PATCH writing `custom` meanwhile would otherwise lose its change
+    # to this batch's write of the merged fields it read before.
+    found = session.exec(
+        select(Relation)
+        .where(col(Relation.id).in_(sorted(ids)))
+        .order_by(col(Relation.id))
+        .with_for_update()
+    ).all()
     return {r.id: r for r in found if r.id is not None}
 
 

@@ -43,8 +43,6 @@ from store.models import ImportJob, utcnow
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
-UPLOADS = "uploads"  # where uploads are kept, under the import directory
-
 
 def public(job: ImportJob) -> ImportPublic:
     assert job.id is not None
@@ -135,7 +133,7 @@ async def upload(
     directory: Path | None = request.app.state.import_dir
     if directory is None:
         raise HTTPException(503, "imports are off: no import directory is configured")
-    relative = f"{UPLOADS}/{uuid.uuid4().hex}.csv"
+    relative = f"{imports.UPLOADS}/{uuid.uuid4().hex}.csv"
     stored = directory / relative
     try:
         await _receive(request, stored, request.app.state.max_import_bytes)
@@ -156,8 +154,11 @@ async def upload(
             task_queue=queue,
             static_summary=f"import {name}",
         )
-    except RPCError as error:
-        await run_in_threadpool(_failed, engine, job.id, f"not started: {error.message}")
+    except BaseException as error:
+        # Nothing left half-done: a job without its workflow would stay queued forever.
+        reason = error.message if isinstance(error, RPCError) else type(error).__name__
+        await run_in_threadpool(_failed, engine, job.id, f"not started: {reason}")
+        stored.unlink(missing_ok=True)
         raise
     response.headers["Location"] = f"/imports/{job.id}"
     return public(job)

@@ -52,7 +52,8 @@ class ImportStep(StepBase):
         "passage in the journey's timezone (members-{{ today }}.csv)",
     )
     map: dict[str, str] = Field(
-        description="CSV column -> relation field (email, first_name, ..., custom.<name>)"
+        description="CSV column -> relation field: a standard one (email, first_name, "
+        "...) or a custom field's name"
     )
     unique: list[str] = Field(
         max_length=5, description="Mapped fields that recognise an existing relation"

@@ -166,8 +166,25 @@ async def test_a_missing_file_or_column_fails_the_import_saying_why(
     assert state.status == "failed"
     assert state.error == (
         "columns 'E-mail', 'Voornaam', 'Niveau' are not in the file's header "
-        "(it has 'Email', 'Naam')"
+        "(its first line, 2 cells)"
     )
+    # A file without a header: its first line is a person, and the error (kept with the
+    # job, shown in Temporal) does not repeat it.
+    headless = _job(any_engine, tmp_path, "anna@example.org;Anna;gold\r\n")
+    state = await ActivityEnvironment().run(acts.start_import, StartImportInput(job_id=headless))
+    assert state.status == "failed" and "anna" not in str(state.error).lower()
+    # A quoted cell left open would swallow every row after it: the import fails before
+    # any row is written, naming the row.
+    open_quote = _job(
+        any_engine,
+        tmp_path,
+        'E-mail;Voornaam;Niveau\r\na@example.org;A;gold\r\nb@example.org;"B;gold\r\n'
+        + "".join(f"p{n}@example.org;P;gold\r\n" for n in range(100)),
+    )
+    state = await ActivityEnvironment().run(acts.start_import, StartImportInput(job_id=open_quote))
+    assert (state.status, state.total) == ("failed", 0)
+    assert str(state.error).startswith("data row 2: not readable as CSV")
+    assert _relations(any_engine) == {}
     with session_scope(any_engine) as session:
         gone = imports.create_job(
             session, name="x.csv", path="../x.csv", mapping=MAPPING, unique=["email"]

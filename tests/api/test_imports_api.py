@@ -74,7 +74,7 @@ def _csv() -> bytes:
 
 
 async def test_an_upload_makes_updates_and_refuses_rows_with_the_right_relations(
-    importer: httpx.AsyncClient, api_engine: Engine
+    importer: httpx.AsyncClient, api_engine: Engine, import_dir: Path
 ) -> None:
     with Session(api_engine) as session:
         anna = relations.create(session, {"email": "Anna@Example.org", "first_name": "Ann"})
@@ -99,6 +99,8 @@ async def test_an_upload_makes_updates_and_refuses_rows_with_the_right_relations
         "invalid": 1,
         "percent": 100.0,
     }
+    # The uploaded file (personal data) is gone once its import is done.
+    assert not list((import_dir / "uploads").glob("*"))
     listed = await ok(importer.get("/imports"))
     assert [j["id"] for j in listed["data"]] == [job["id"]]
 
@@ -140,6 +142,20 @@ async def test_a_bad_upload_is_refused_before_anything_is_imported(
         [problem] = wrong_header.json()["detail"]
         assert problem["loc"] == ["body"]
         assert problem["msg"].startswith("column 'E-mail' is not in the file's header")
+
+        # Excel for Mac's "CSV (Macintosh)": lines end in CR only.
+        mac = await operator.post(
+            f"/imports?{QUERY}", content=b"E-mail;Voornaam;Lid\ra@example.org;A;\r", headers=csv
+        )
+        assert mac.status_code == 422
+        assert "end in CR only" in mac.json()["detail"][0]["msg"]
+        open_quote = await operator.post(
+            f"/imports?{QUERY}",
+            content=b'E-mail;"Voornaam;Lid\r\n' + b"x;y;z\r\n" * 50,
+            headers=csv,
+        )
+        assert open_quote.status_code == 422
+        assert open_quote.json()["detail"][0]["msg"].startswith("the header cannot be read as CSV")
 
         unknown = await operator.post(
             "/imports?map=E-mail:email&map=Sinds:created_at&unique=first_name",
