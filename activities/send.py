@@ -269,8 +269,12 @@ class SendActivities:
         await asyncio.to_thread(ledger.reopen, self._engine, key, data.attempts)
         entry = await self._get(key)
         settled = await self._settled(entry)
-        if settled is not None:
-            return settled  # already settled (sent, or dismissed meanwhile)
+        if settled is not None:  # already settled (sent, or dismissed meanwhile)
+            if settled.status is SendStatus.sent:
+                # The ledger and the path are two writes: an attempt that died between
+                # them left the path `uncertain`, and this retry puts it right.
+                await asyncio.to_thread(self._end_resend, entry, settled)
+            return settled
         facts = await asyncio.to_thread(self._resend_facts, entry)
         prepared = await asyncio.to_thread(self._prepare, entry, facts, entry.transactional)
         if isinstance(prepared, _Decision):

@@ -19,9 +19,11 @@ from sqlmodel import col
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.contracts import SendEmailInput, SendEmailResult, SendStatus
+from activities.contracts import ResendEmailInput, SendEmailInput, SendEmailResult, SendStatus
 from activities.mail.smtp import SmtpPool
+from activities.passages import write_passage
 from activities.send import SendActivities
+from domain.statuses import Outcome
 from store import ledger, paths, relations, templates
 from store.db import session_scope
 from store.models import Send, utcnow
@@ -608,3 +610,38 @@ async def test_a_resend_reopens_only_the_uncertain_episode_it_was_asked_for(
     assert ledger.reopen(engine, key, attempts=1) is True
     entry = ledger.get(engine, key)
     assert entry is not None and entry.status == "claimed"
+
+
+async def test_a_resend_retried_after_its_mail_went_puts_the_path_right(
+    engine: Engine, pool: SmtpPool, smtp_sink: SmtpSink
+) -> None:
+    """The resend settles the ledger, then the path, in two writes: a retry after a worker
+    died between them sends nothing and makes the path say `sent` too."""
+    seeded = _welcome(engine)
+    key = _claim(engine, seeded)
+    assert ledger.start_transmitting(engine, key)
+    ledger.settle(engine, key, SendStatus.uncertain, expected=(SendStatus.transmitting,))
+    with session_scope(engine) as session:
+        write_passage(session, passage(seeded.trip_id), Outcome.uncertain, "delivery unknown")
+    sender = make_sender(engine, pool)
+    real = sender._end_resend
+
+    def dies(*args: Any) -> None:
+        raise RuntimeError("worker killed")
+
+    sender._end_resend = dies  # type: ignore[method-assign,assignment]
+    with pytest.raises(RuntimeError):
+        await ActivityEnvironment().run(
+            sender.resend_email, ResendEmailInput(send_key=key, attempts=1)
+        )
+    assert sends(engine, seeded.trip_id)[0].status == "sent"
+    assert [p.outcome for p in path(engine, seeded.trip_id)] == ["uncertain"]
+
+    sender._end_resend = real  # type: ignore[method-assign]
+    again = await ActivityEnvironment().run(
+        sender.resend_email, ResendEmailInput(send_key=key, attempts=1)
+    )
+    assert again.status is SendStatus.sent
+    assert len(smtp_sink.messages) == 1, "the retry sends nothing"
+    [step] = path(engine, seeded.trip_id)
+    assert (step.outcome, "resent on request" in step.detail) == ("sent", True)

@@ -99,8 +99,13 @@ async def test_an_upload_makes_updates_and_refuses_rows_with_the_right_relations
         "invalid": 1,
         "percent": 100.0,
     }
-    # The uploaded file (personal data) is gone once its import is done.
-    assert not list((import_dir / "uploads").glob("*"))
+
+    # The uploaded file (personal data) is gone once its import is done (the batch's
+    # activity deletes it right after committing the job's end).
+    async def uploads() -> list[Path]:
+        return list((import_dir / "uploads").glob("*"))
+
+    await eventually(uploads, lambda found: not found, what="the upload's removal")
     listed = await ok(importer.get("/imports"))
     assert [j["id"] for j in listed["data"]] == [job["id"]]
 
