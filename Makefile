@@ -12,8 +12,12 @@ PACKAGES := $(foreach d,domain store activities workflows api worker benchmarks,
 run: $(INSTALLED)
 	$(BIN)/reisplan dev
 
+# Two test processes by default (every test has its own database, servers and ports);
+# TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
