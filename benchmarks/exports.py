@@ -39,10 +39,10 @@ from activities.contracts.exports import CollectExportInput, WriteExportInput, c
 from activities.exports import ExportActivities
 from benchmarks.cli import at_least, cancel_on_signals, log, run_and_exit
 from benchmarks.devserver import TUNED_PRAGMAS, dev_server
-from benchmarks.imports import database
 from benchmarks.parked import REPO
 from store.db import make_engine, session_scope
 from store.models import Journey, Relation, Trip
+from tests.support.databases import fresh_database
 from worker.worker import WORKFLOW_RUNNER
 from workflows.export_bucket import ExportBucketWorkflow
 
@@ -110,7 +110,7 @@ async def run(trips: int) -> Result:
     with tempfile.TemporaryDirectory(prefix="reisplan-bench-exports-") as tmp:
         root = Path(tmp)
         async with dev_server(root, TUNED_PRAGMAS) as (_server, client):
-            with database("sqlite", root) as url:
+            with fresh_database("sqlite", root) as url:
                 engine = make_engine(url)
                 journey_id, entries = seed(engine, trips)
                 queue = f"bench-exports-{uuid.uuid4().hex[:8]}"

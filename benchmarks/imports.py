@@ -25,13 +25,12 @@ import os
 import signal
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, text
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
@@ -42,13 +41,10 @@ from benchmarks.devserver import TUNED_PRAGMAS, dev_server
 from benchmarks.parked import REPO, WorkerProcess, spawn_worker, wait_worker_ready
 from store import imports
 from store.db import make_engine, session_scope
-from store.migrate import upgrade
 from store.models import ImportJob, Relation, Segment
+from tests.support.databases import fresh_database, postgres_available
 from worker.settings import Settings
 
-POSTGRES_ADMIN = os.environ.get(
-    "REISPLAN_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 MAPPING = {
     "E-mail": "email",
     "Voornaam": "first_name",
@@ -85,38 +81,6 @@ def write_csv(path: Path, rows: int) -> Expected:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
     return Expected(rows=rows, new=new, updated=updated, invalid=invalid)
-
-
-@contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        url = f"sqlite:///{workdir / 'reisplan.db'}"
-        upgrade(url)
-        yield url
-        return
-    name = f"reisplan_bench_imports_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def postgres_reachable() -> bool:
-    try:
-        engine = create_engine(POSTGRES_ADMIN, connect_args={"connect_timeout": 2})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
 
 
 @dataclass
@@ -171,7 +135,7 @@ async def one_run(
 ) -> Run:
     workdir = root / f"{kind}-{'restart' if restart else 'straight'}{'-segment' if segment else ''}"
     workdir.mkdir()
-    with database(kind, workdir) as url:
+    with fresh_database(kind, workdir) as url:
         settings = Settings(
             data_dir=workdir,
             database_url=url,
@@ -291,7 +255,7 @@ def report(runs: list[Run], rows: int) -> str:
 
 async def main(args: argparse.Namespace) -> str:
     cancel_on_signals()
-    kinds = [k for k in args.databases if k == "sqlite" or postgres_reachable()]
+    kinds = [k for k in args.databases if k == "sqlite" or postgres_available()]
     skipped = sorted(set(args.databases) - set(kinds))
     if skipped:
         log(f"not reachable, skipped: {', '.join(skipped)}")
