@@ -19,6 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from activities.file_places import within
 from domain.steps.exports import RELATION_FIELDS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -56,9 +57,8 @@ def relative_path(journey_id: int, step_id: str, name: str) -> str:
 
 def inside(export_dir: Path, relative: str) -> Path:
     """The file's place under the export directory; ValueError for anything outside."""
-    root = export_dir.resolve()
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root) or target == root:
+    target = within(export_dir, relative)
+    if target is None:
         raise ValueError(f"export path {relative!r} is outside the export directory")
     return target
 

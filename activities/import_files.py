@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from activities.file_places import within
 from domain.import_mapping import (
     Header,
     HeaderError,
@@ -31,9 +32,8 @@ class FileProblem(ValueError):
 
 
 def resolve(directory: Path, name: str) -> Path:
-    base = directory.resolve()
-    path = (base / name).resolve()
-    if not path.is_relative_to(base) or path == base:
+    path = within(directory, name)
+    if path is None:
         raise FileProblem(f"'{name}' is not a file in the import directory")
     return path
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
+from activities.file_places import within
 from api.deps import IdPath, Limit, Offset, SessionDep
 from api.schemas.common import MAX_ID
 from api.schemas.exports import ExportFilePublic, ExportFilesPublic
@@ -54,10 +55,9 @@ def download_export(file_id: IdPath, session: SessionDep, request: Request) -> F
     directory: Path | None = request.app.state.export_dir
     if directory is None:
         raise NotFound("export file", file_id)
-    root = directory.resolve()
-    target = (root / row.path).resolve()
+    target = within(directory, row.path)
     # The stored path was made under the directory; a file moved or linked elsewhere
     # since is not served.
-    if not target.is_relative_to(root) or not target.is_file():
+    if target is None or not target.is_file():
         raise NotFound("export file", file_id)
     return FileResponse(target, media_type="text/csv", filename=target.name)
