@@ -436,35 +436,94 @@ async def crm_steps(
         with session_scope(engine) as session:
             session.add(Group(key=key, name=key))
     journey_id, _ = add_journey(engine, CRM_STEPS)
+    payload = {"email": "new@example.org", "name": "Nel", "city": "Delft"}
+    trip = await _form_post(env, engine, settings, journey_id, "sign_up", payload)
+    await _skip_from(env, engine, trip, "a_day", timedelta(days=1, hours=1))
+    with session_scope(engine) as session:
+        bucket = session.exec(select(ExportFile.bucket)).one()
+    collector = env.client.get_workflow_handle(collector_id(journey_id, "out", bucket))
+    await _closed(collector)
+    return [trip, collector]
+
+
+async def _form_post(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    settings: Settings,
+    journey_id: int,
+    event_type: str,
+    payload: dict[str, Any],
+) -> WorkflowHandle[Any, Any]:
+    """An event that names no relation, dispatched: the trip it starts in the journey."""
     with session_scope(engine) as session:
         stored = events.ingest(
             session,
-            events.NewEvent(
-                type="sign_up",
-                relation=None,
-                payload={"email": "new@example.org", "name": "Nel", "city": "Delft"},
-                occurred_at=utcnow(),
-            ),
+            events.NewEvent(type=event_type, relation=None, payload=payload, occurred_at=utcnow()),
             now=utcnow(),
             loc=("event",),
         )
         event_id = stored.event.id
     assert event_id is not None
     await start_dispatch(env.client, settings.task_queue, event_id=event_id)
-    trip = env.client.get_workflow_handle(anonymous_trip_id(journey_id, event_id))
+    return env.client.get_workflow_handle(anonymous_trip_id(journey_id, event_id))
+
+
+async def _skip_from(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    trip: WorkflowHandle[Any, Any],
+    step_id: str,
+    by: timedelta,
+) -> None:
+    """Once the trip waits at `step_id`, skip `by` and wait for it to end."""
     for _ in range(800):
-        if "a_day" in [p.step_id for p in path_of(engine, trip.id)]:
+        if step_id in [p.step_id for p in path_of(engine, trip.id)]:
             break
         await asyncio.sleep(0.025)
     await asyncio.sleep(0.5)  # parked on the timer
-    # A handle looked up by id does not unlock time skipping: skip the day by hand.
-    await env.sleep(timedelta(days=1, hours=1))
+    # A handle looked up by id does not unlock time skipping: skip by hand.
+    await env.sleep(by)
     await _closed(trip)
-    with session_scope(engine) as session:
-        bucket = session.exec(select(ExportFile.bucket)).one()
-    collector = env.client.get_workflow_handle(collector_id(journey_id, "out", bucket))
-    await _closed(collector)
-    return [trip, collector]
+
+
+async def forward_friend(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, sink: SmtpSink
+) -> list[WorkflowHandle[Any, Any]]:
+    """Forward-to-a-friend: a form post adds the friend (add_relation), invites them, and
+    deletes them when 30 days pass without a registration."""
+    add_template(engine, "invite", "Join us, {{ relation.first_name }}", "<p>join</p>")
+    journey_id, _ = add_journey(
+        engine,
+        {
+            "name": "Forward to a friend",
+            "triggers": [{"type": "event", "event": "forward_to_friend", "without_relation": True}],
+            "steps": [
+                {
+                    "id": "add_friend",
+                    "type": "add_relation",
+                    "set": [
+                        {"field": "email", "from": "event.friend_email"},
+                        {"field": "first_name", "from": "event.friend_name"},
+                    ],
+                },
+                {"id": "invite", "type": "send_email", "template": "invite"},
+                {
+                    "id": "registered",
+                    "type": "wait_for_event",
+                    "event": "registration",
+                    "timeout": "P30D",
+                    "on_received": "keep",
+                    "on_timeout": "forget",
+                },
+                {"id": "forget", "type": "delete_relation"},
+                {"id": "keep", "type": "exit"},
+            ],
+        },
+    )
+    payload = {"friend_email": "femke@example.org", "friend_name": "Femke"}
+    trip = await _form_post(env, engine, settings, journey_id, "forward_to_friend", payload)
+    await _skip_from(env, engine, trip, "registered", timedelta(days=31))
+    return [trip]
 
 
 async def selection_run(
@@ -560,6 +619,7 @@ SCENARIOS: dict[str, Scenario] = {
     "crm-steps": crm_steps,
     "selection-run": selection_run,
     "import-step": import_step,
+    "forward-friend": forward_friend,
 }
 
 

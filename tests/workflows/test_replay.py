@@ -71,6 +71,7 @@ def test_histories_are_committed() -> None:
         "crm-steps",
         "selection-run",
         "import-step",
+        "forward-friend",
     } <= names
 
 
